@@ -1,0 +1,571 @@
+"""HostMachine and HostProcess: the model's public API, answered by the real kernel.
+
+What it models
+    Nothing: this is the reference the model is checked against. ``HostMachine`` offers the
+    methods of ``vmlab.Machine`` that a real Linux host can carry out, with the same names,
+    arguments, return values and exceptions, so one program or test runs on either backend.
+    Each ``HostProcess`` is a real process (worker.py) making real system calls; ``/proc`` is
+    the host's own, read for the worker's real pid.
+
+How
+    One *reaper* process per machine spawns the top-level workers and adopts orphans (see
+    worker.py). Every worker is driven over its own Unix stream socket with framed pickles.
+    The driver holds, per worker, the socket and a pidfd (``pidfd_open(2)``), which names the
+    process without pid-reuse races: ``exit()`` waits on it, ``close()`` kills through it.
+
+Errors, as in the model
+    - a failing system call raises ``OSError`` with the host's errno
+      (``vmlab.errors.syscall_error``);
+    - a bad access raises ``SegmentationFault``/``BusError`` with the address and si_code, and
+      touches nothing (all-or-nothing, as the model does: see worker.py);
+    - a worker that dies or stops answering raises ``ProcessKilled``;
+    - what the host cannot do raises ``HostUnsupported(reason)`` (not Linux; kpageflags
+      without root; a scenario step that would change the worker interpreter's own memory).
+
+Cleanup
+    ``close()`` (also the context manager, a ``weakref.finalize`` and interpreter exit) kills
+    every worker with SIGKILL through its pidfd, waits for each to be gone, then ends the
+    reaper. If the driver dies instead, each worker sees end-of-file on its socket, and the
+    reaper and top-level workers also have PR_SET_PDEATHSIG(SIGKILL).
+"""
+
+from __future__ import annotations
+
+import errno
+import operator
+import os
+import re
+import select
+import signal
+import socket
+import subprocess
+import sys
+import time
+import weakref
+from dataclasses import dataclass, field
+
+from ..constants import PAGE_SIZE
+from ..errors import (BusError, InvariantError, ProcessKilled, SegmentationFault, VMLabError,
+                      syscall_error)
+from ..units import parse_size
+from . import probe
+from . import worker as _w
+
+ADDR_NO_RANDOMIZE = 0x0040000
+_U64 = 1 << 64
+_PROC_PID_FILES = ("maps", "smaps", "smaps_rollup", "status")
+_PROC_GLOBAL_FILES = ("/proc/meminfo", "/proc/vmstat")
+_PID_PATH = re.compile(r"/proc/(\d+)/([a-z_]+)")
+
+
+class HostUnsupported(VMLabError):
+    """The host cannot do this (not Linux, not root, no swap, or it would be unsafe)."""
+
+    def __init__(self, reason: str):
+        self.reason = reason
+        super().__init__(reason)
+
+    def __reduce__(self):
+        return (type(self), (self.reason,))
+
+
+def _arg(value, name: str) -> int:
+    """An integer system-call argument: anything a C ``long`` or ``unsigned long`` can hold."""
+    v = operator.index(value)
+    if not -(1 << 63) <= v < _U64:
+        raise OverflowError(f"{name}={value!r} does not fit in a 64-bit register")
+    return v
+
+
+def _count(value, name: str) -> int:
+    v = operator.index(value)
+    if v < 0:
+        raise ValueError(f"{name} cannot be negative, got {value!r}")
+    return v
+
+
+@dataclass
+class _Worker:
+    """Driver-side record of one worker process. (o) owned by _MachineState."""
+    pid: int                            # (c) the real pid
+    sock: socket.socket | None          # the driver's end of the worker's channel
+    pidfd: int | None                   # pidfd_open(pid), or None where unavailable
+    alive: bool = True
+    info: dict = field(default_factory=dict)
+
+    def close_handles(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+        if self.pidfd is not None:
+            os.close(self.pidfd)
+            self.pidfd = None
+
+
+class _MachineState:
+    """Everything close() needs, kept apart from HostMachine so a finalizer can hold it."""
+
+    def __init__(self, timeout: float | None):
+        self.timeout = timeout
+        self.reaper: subprocess.Popen | None = None
+        self.reaper_sock: socket.socket | None = None
+        self.workers: dict[int, _Worker] = {}
+        self.closed = False
+
+    def adopt(self, pid: int, fd: int) -> _Worker:
+        sock = socket.socket(fileno=fd)
+        sock.settimeout(self.timeout)
+        try:
+            pidfd = os.pidfd_open(pid)
+        except (AttributeError, OSError):
+            pidfd = None
+        w = _Worker(pid, sock, pidfd)
+        self.workers[pid] = w
+        return w
+
+    def gone(self, w: _Worker, timeout: float) -> bool:
+        """Wait until the process has exited (its memory is freed by then). True if it has."""
+        if w.pidfd is not None:
+            p = select.poll()
+            p.register(w.pidfd, select.POLLIN)
+            return bool(p.poll(int(timeout * 1000)))
+        deadline = _now() + timeout
+        while _now() < deadline:
+            try:
+                with open(f"/proc/{w.pid}/stat", "rb") as fh:
+                    if fh.read().rsplit(b")", 1)[1].split()[0] in (b"Z", b"X"):
+                        return True
+            except FileNotFoundError:
+                return True
+            select.select([], [], [], 0.002)
+        return False
+
+    def kill(self, w: _Worker) -> None:
+        if not w.alive:
+            return
+        w.alive = False
+        try:
+            if w.pidfd is not None:
+                signal.pidfd_send_signal(w.pidfd, signal.SIGKILL)
+            else:
+                os.kill(w.pid, signal.SIGKILL)
+        except (ProcessLookupError, OSError):
+            pass
+
+    def shutdown(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        live = [w for w in self.workers.values() if w.alive]
+        for w in live:
+            self.kill(w)
+        for w in live:
+            self.gone(w, 5.0)
+        for w in self.workers.values():
+            w.close_handles()
+        if self.reaper_sock is not None:
+            self.reaper_sock.close()            # the reaper sees EOF and exits
+            self.reaper_sock = None
+        if self.reaper is not None:
+            try:
+                self.reaper.wait(5.0)
+            except subprocess.TimeoutExpired:
+                self.reaper.kill()
+                self.reaper.wait()
+
+
+def _now() -> float:
+    return time.monotonic()
+
+
+def _recv_fd(sock: socket.socket) -> int | None:
+    """The marker byte that precedes a fork/spawn answer: the new channel, or None if fork
+    failed (the errno answer follows)."""
+    msg, fds, _flags, _addr = socket.recv_fds(sock, 1, 1, socket.MSG_CMSG_CLOEXEC)
+    if msg == _w.NO_FD_MARK and not fds:
+        return None
+    if msg != _w.FD_MARK or len(fds) != 1:
+        for fd in fds:
+            os.close(fd)
+        raise EOFError("expected a passed socket")
+    return fds[0]
+
+
+class HostMachine:
+    """The host kernel behind vmlab's Machine API.
+
+    Model-only arguments are accepted so the same program runs on both backends:
+    ``ram`` and ``swap`` are checked to be sizes and otherwise ignored (the host has the RAM
+    and swap it has: see ``host_info()``); ``design`` must be ``"linux"``; ``seed`` is
+    ignored (the host is not deterministic). Host-only arguments: ``no_aslr=True`` starts
+    workers with personality(ADDR_NO_RANDOMIZE); ``timeout`` bounds each request (seconds).
+    """
+
+    def __init__(self, ram=None, swap=None, design: str = "linux", seed=None, *,
+                 no_aslr: bool = False, timeout: float | None = 120.0):
+        if not sys.platform.startswith("linux"):
+            raise HostUnsupported(f"the host backend needs Linux; this is {sys.platform}")
+        if design != "linux":
+            raise ValueError(f"design={design!r}: the host kernel is Linux; other designs exist "
+                             f"only in the model")
+        self.requested = {
+            "ram": parse_size(ram, "ram") if ram is not None else None,
+            "swap": parse_size(swap, "swap") if swap is not None else None,
+            "seed": seed,
+        }
+        self.no_aslr = bool(no_aslr)
+        self._state = _MachineState(timeout)
+        self._finalizer = weakref.finalize(self, _MachineState.shutdown, self._state)
+        self.capabilities = probe.capabilities()
+        self.capabilities["no_aslr"] = self.no_aslr
+        self._procs: dict[int, HostProcess] = {}
+        try:
+            self._start_reaper()
+        except BaseException:
+            self.close()
+            raise
+
+    # -- life cycle --
+
+    def _start_reaper(self) -> None:
+        st = self._state
+        ours, theirs = socket.socketpair()
+        argv = _w.worker_argv(sys.executable, theirs.fileno(), os.getpid(), reaper=True)
+        if self.no_aslr:
+            argv.append("--no-aslr")
+        env = dict(_w.WORKER_ENV)
+        if "PYTHONHOME" in os.environ:
+            env["PYTHONHOME"] = os.environ["PYTHONHOME"]
+        try:
+            st.reaper = subprocess.Popen(argv, pass_fds=(theirs.fileno(),), env=env,
+                                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                         start_new_session=True)
+        finally:
+            theirs.close()
+        ours.settimeout(st.timeout)
+        st.reaper_sock = ours
+        try:
+            kind, info = _w.recv_msg(ours)
+        except (EOFError, OSError) as e:
+            raise HostUnsupported(f"the host worker did not start ({e})") from None
+        if kind != "ready":
+            raise HostUnsupported(f"the host worker did not start: {info!r}")
+        if self.no_aslr and not info["personality"] & ADDR_NO_RANDOMIZE:
+            raise HostUnsupported("personality(ADDR_NO_RANDOMIZE) was refused on this host")
+
+    def close(self) -> None:
+        """Kill and reap every worker, then the reaper. Safe to call twice."""
+        self._finalizer()
+        for p in self._procs.values():
+            p._w.alive = False
+        self._procs.clear()
+
+    def __enter__(self) -> "HostMachine":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"HostMachine(no_aslr={self.no_aslr!r})"
+
+    @property
+    def closed(self) -> bool:
+        return self._state.closed
+
+    @property
+    def processes(self) -> list["HostProcess"]:
+        """The live processes, in pid order."""
+        return [p for _, p in sorted(self._procs.items()) if p.alive]
+
+    # -- processes --
+
+    def spawn(self) -> "HostProcess":
+        """A new process: a fresh exec of the worker (an interpreter, so not an empty mm)."""
+        st = self._state
+        if st.closed:
+            raise ValueError("spawn on a closed HostMachine")
+        try:
+            _w.send_msg(st.reaper_sock, ("spawn",))
+            fd = _recv_fd(st.reaper_sock)
+            reply = _w.recv_msg(st.reaper_sock)
+        except (EOFError, OSError) as e:
+            raise RuntimeError(f"the host backend's reaper process failed ({e!r})") from None
+        if fd is None:
+            _raise(reply, None)             # fork failures come back as OSError(errno)
+            raise RuntimeError(f"the reaper answered {reply!r} without a channel")
+        pid = _raise(reply, None)
+        w = st.adopt(pid, fd)
+        try:
+            kind, info = _w.recv_msg(w.sock)
+        except (EOFError, OSError) as e:
+            st.kill(w)
+            raise ProcessKilled(pid, f"worker failed to start ({e!r})") from None
+        w.info = info
+        return self._register(w, parent=None)
+
+    def _register(self, w: _Worker, parent: "HostProcess | None") -> "HostProcess":
+        p = HostProcess(self, w, parent)
+        self._procs[w.pid] = p
+        return p
+
+    def check(self) -> None:
+        """The model recounts itself here; on the host, check that every worker answers."""
+        bad = []
+        for p in self.processes:
+            try:
+                if p._call("ping") != p.pid:
+                    bad.append(f"pid {p.pid}: answered with the wrong pid")
+            except ProcessKilled as e:
+                bad.append(str(e))
+        if bad:
+            raise InvariantError(bad)
+
+    # -- introspection --
+
+    def procfs(self, path: str) -> str:
+        """The host's text for /proc/PID/{maps,smaps,smaps_rollup,status} of one of this
+        machine's processes, or /proc/meminfo, /proc/vmstat."""
+        if path in _PROC_GLOBAL_FILES:
+            return _read_text(path)
+        m = _PID_PATH.fullmatch(path)
+        if m and m.group(2) in _PROC_PID_FILES:
+            pid = int(m.group(1))
+            p = self._procs.get(pid)
+            if p is not None and p.alive:
+                return _read_text(path)
+        raise syscall_error(errno.ENOENT, f"procfs: {path}: not a file this machine shows")
+
+    def _kpage(self, name: str, pfn) -> int:
+        if not self.capabilities.get(name):
+            raise HostUnsupported(f"/proc/{name} is not readable here (it needs root, "
+                                  f"CAP_SYS_ADMIN)")
+        pfn = _count(pfn, "pfn")
+        fd = os.open(f"/proc/{name}", os.O_RDONLY)
+        try:
+            data = os.pread(fd, 8, pfn * 8)
+        finally:
+            os.close(fd)
+        if len(data) != 8:
+            raise syscall_error(errno.EINVAL, f"{name}: pfn {pfn:#x} is beyond the host's max_pfn")
+        return int.from_bytes(data, "little")
+
+    def kpagecount(self, pfn: int) -> int:
+        """/proc/kpagecount[pfn] (root only): the page's mapcount as fs/proc/page.c reports it."""
+        return self._kpage("kpagecount", pfn)
+
+    def kpageflags(self, pfn: int) -> int:
+        """/proc/kpageflags[pfn] (root only): KPF_* bits (vmlab.constants)."""
+        return self._kpage("kpageflags", pfn)
+
+    def host_info(self) -> dict:
+        """Kernel release, page size, THP and overcommit settings, RAM and swap of the host."""
+        return probe.host_info()
+
+
+class HostProcess:
+    """One real process behind the model's Process API. ``pid`` is the real pid."""
+
+    def __init__(self, machine: HostMachine, w: _Worker, parent: "HostProcess | None"):
+        self.machine = machine
+        self._w = w
+        self.pid = w.pid
+        self.parent = parent
+
+    def __repr__(self) -> str:
+        return f"<HostProcess pid={self.pid} {'alive' if self.alive else 'exited'}>"
+
+    @property
+    def alive(self) -> bool:
+        return self._w.alive and not self.machine._state.closed
+
+    # -- the channel --
+
+    def _dead(self, reason: str) -> ProcessKilled:
+        self.machine._state.kill(self._w)
+        self._w.close_handles()
+        return ProcessKilled(self.pid, reason)
+
+    def _send(self, req, payload: memoryview | None = None) -> None:
+        if not self.alive:
+            raise ProcessKilled(self.pid, "the process has exited")
+        try:
+            _w.send_msg(self._w.sock, req)
+            if payload is not None and payload.nbytes:
+                self._w.sock.sendall(payload)
+        except TimeoutError:
+            raise self._dead(f"no answer within {self.machine._state.timeout}s; killed") from None
+        except OSError as e:
+            raise self._dead(f"worker gone ({e.strerror or e})") from None
+
+    def _recv(self):
+        try:
+            return _w.recv_msg(self._w.sock)
+        except TimeoutError:
+            raise self._dead(f"no answer within {self.machine._state.timeout}s; killed") from None
+        except (EOFError, OSError) as e:
+            raise self._dead(f"worker died ({e})") from None
+
+    def _call(self, op: str, *args, payload: memoryview | None = None):
+        self._send((op, *args), payload)
+        return _raise(self._recv(), self.pid)
+
+    # -- system calls --
+
+    def mmap(self, addr: int, length: int, prot: int, flags: int, fd: int = -1,
+             offset: int = 0) -> int:
+        """mmap(2); returns the address. ``fd`` is a descriptor of the worker process."""
+        return self._call("mmap", _arg(addr, "addr"), _arg(length, "length"), _arg(prot, "prot"),
+                          _arg(flags, "flags"), _arg(fd, "fd"), _arg(offset, "offset"))
+
+    def munmap(self, addr: int, length: int) -> int:
+        return self._call("munmap", _arg(addr, "addr"), _arg(length, "length"))
+
+    def mprotect(self, addr: int, length: int, prot: int) -> int:
+        return self._call("mprotect", _arg(addr, "addr"), _arg(length, "length"),
+                          _arg(prot, "prot"))
+
+    def mremap(self, old_addr: int, old_size: int, new_size: int, flags: int = 0,
+               new_addr: int = 0) -> int:
+        """mremap(2) with all five arguments; returns the (possibly new) address."""
+        return self._call("mremap", _arg(old_addr, "old_addr"), _arg(old_size, "old_size"),
+                          _arg(new_size, "new_size"), _arg(flags, "flags"),
+                          _arg(new_addr, "new_addr"))
+
+    def madvise(self, addr: int, length: int, advice: int) -> int:
+        return self._call("madvise", _arg(addr, "addr"), _arg(length, "length"),
+                          _arg(advice, "advice"))
+
+    def mlock(self, addr: int, length: int) -> int:
+        return self._call("mlock", _arg(addr, "addr"), _arg(length, "length"))
+
+    def mlock2(self, addr: int, length: int, flags: int = 0) -> int:
+        return self._call("mlock2", _arg(addr, "addr"), _arg(length, "length"),
+                          _arg(flags, "flags"))
+
+    def munlock(self, addr: int, length: int) -> int:
+        return self._call("munlock", _arg(addr, "addr"), _arg(length, "length"))
+
+    def mlockall(self, flags: int) -> int:
+        return self._call("mlockall", _arg(flags, "flags"))
+
+    def munlockall(self) -> int:
+        return self._call("munlockall")
+
+    def brk(self, addr: int) -> int:
+        """The raw brk system call: returns the new break (brk(0): the current one); on failure
+        the old break. The host's first break sits above the worker's own malloc heap."""
+        return self._call("brk", _arg(addr, "addr"))
+
+    # -- memory contents --
+
+    def read(self, addr: int, length: int) -> bytes:
+        addr, length = _count(addr, "addr"), _count(length, "length")
+        self._send(("read", addr, length))
+        n = _raise(self._recv(), self.pid)
+        try:
+            return _w.recv_exact(self._w.sock, n)
+        except TimeoutError:
+            raise self._dead(f"no answer within {self.machine._state.timeout}s; killed") from None
+        except (EOFError, OSError) as e:
+            raise self._dead(f"worker died ({e})") from None
+
+    def write(self, addr: int, data) -> None:
+        view = memoryview(data).cast("B")
+        self._call("write", _count(addr, "addr"), view.nbytes, payload=view)
+
+    def fill(self, addr: int, length: int, byte: int) -> None:
+        """memset(addr, byte, length): one store per byte, so each page takes a write fault."""
+        byte = operator.index(byte)
+        if not 0 <= byte <= 255:
+            raise ValueError(f"fill: byte must be 0..255, got {byte!r}")
+        self._call("fill", _count(addr, "addr"), _count(length, "length"), byte)
+
+    def touch(self, addr: int, length: int, write: bool = False) -> None:
+        """One access per page of [addr, addr+length): a load, or a store of the byte already
+        there (a single ``lock xadd $0`` where libatomic exists, else a load then a store)."""
+        self._call("touch", _count(addr, "addr"), _count(length, "length"), bool(write))
+
+    # -- processes --
+
+    def fork(self) -> "HostProcess":
+        """fork(2) of the real process; returns the child's handle."""
+        self._send(("fork",))
+        try:
+            fd = _recv_fd(self._w.sock)
+        except TimeoutError:
+            raise self._dead(f"no answer within {self.machine._state.timeout}s; killed") from None
+        except (EOFError, OSError) as e:
+            raise self._dead(f"fork: lost the child's channel ({e})") from None
+        reply = self._recv()
+        if fd is None:
+            _raise(reply, self.pid)
+            raise self._dead(f"fork: answer {reply!r} without a channel")
+        if reply[0] != "ok":
+            os.close(fd)
+        pid = _raise(reply, self.pid)
+        st = self.machine._state
+        w = st.adopt(pid, fd)
+        try:
+            _ready, w.info = _w.recv_msg(w.sock)   # the child has dropped its parent's channel
+        except (EOFError, OSError) as e:
+            st.kill(w)
+            w.close_handles()
+            raise ProcessKilled(pid, f"forked child failed to start ({e!r})") from None
+        return self.machine._register(w, parent=self)
+
+    def exit(self) -> None:
+        """exit(2): the process ends; returns once it is gone (its memory freed, reaped)."""
+        self._call("exit")
+        st = self.machine._state
+        self._w.alive = False
+        if not st.gone(self._w, 10.0):
+            st.kill(self._w)
+            st.gone(self._w, 5.0)
+        self._w.close_handles()
+
+    # -- introspection --
+
+    def pagemap(self, addr: int, npages: int) -> list[int]:
+        """Raw 64-bit /proc/PID/pagemap entries for npages pages from addr (pfn bits are zero
+        unless the driver has CAP_SYS_ADMIN)."""
+        addr, npages = _count(addr, "addr"), _count(npages, "npages")
+        if not self.alive:
+            raise ProcessKilled(self.pid, "the process has exited")
+        fd = os.open(f"/proc/{self.pid}/pagemap", os.O_RDONLY)
+        try:
+            data = b""
+            want = npages * 8
+            off = (addr // PAGE_SIZE) * 8
+            while len(data) < want:
+                chunk = os.pread(fd, want - len(data), off + len(data))
+                if not chunk:
+                    break
+                data += chunk
+        finally:
+            os.close(fd)
+        return [int.from_bytes(data[i:i + 8], "little") for i in range(0, len(data) - 7, 8)]
+
+
+def _raise(reply, pid: int | None):
+    """Turn a worker's answer into a value or the exception the model would raise."""
+    kind = reply[0]
+    if kind == "ok":
+        return reply[1]
+    if kind == "errno":
+        raise syscall_error(reply[1], f"{reply[2]}: the host kernel returned "
+                                      f"{errno.errorcode.get(reply[1], reply[1])}")
+    if kind == "segv":
+        raise SegmentationFault(reply[1], reply[2], pid)
+    if kind == "bus":
+        raise BusError(reply[1], reply[2], pid)
+    if kind == "unsupported":
+        raise HostUnsupported(reply[1])
+    if kind == "crash":
+        raise RuntimeError(f"host worker {pid} failed:\n{reply[1]}")
+    raise RuntimeError(f"host worker {pid}: unexpected answer {reply!r}")
+
+
+def _read_text(path: str) -> str:
+    with open(path, encoding="utf-8", errors="surrogateescape") as fh:
+        return fh.read()
