@@ -1,0 +1,100 @@
+"""Shmem objects: the "anonymous inode" of the second seed, as Linux built it (mm/shmem.c).
+
+Mark Hemment's 1997 proposal (seeds/001) gives a shared anonymous mapping an object of its
+own that records, per page offset, where the page is: in core (a frame), on swap (an entry),
+or not yet allocated. Linux's shmem/tmpfs inode is that object: MAP_SHARED|MAP_ANONYMOUS calls
+shmem_zero_setup(), which creates an unlinked inode named "/dev/zero (deleted)"; SysV shm
+segments and tmpfs files are the same thing with other names.
+
+A ShmemObject holds, per page index:
+    pages[i]   pfn of the page in the object's page cache, -1 if none (o)
+    swap[i]    the swap PTE value of the page's slot when it is out, 0 if none (o: swap layer)
+A page is in at most one of the two. Each cached page holds one frame reference (the page
+cache's), the frame's ``mapping`` is this object's owner id and ``index`` is i, and the frame
+is PG_swapbacked (never PG_anon): smaps shows it as shmem, not Anonymous.
+
+Lifetime: ``refs`` counts VMAs (and later open files and shm segments) using the object; when
+it reaches zero the object's pages and swap slots are released (shmem_evict_inode).
+``i_mmap`` is the set of VMAs mapping the object — the reverse map for its pages
+(mm/rmap.c: rmap_walk_file walks i_mmap).
+
+Never use the zero page for a shared mapping (seeds/001 explains why: a later write by another
+process would have to find and fix every PTE that mapped it).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..constants import PAGE_SIZE
+
+
+class ShmemObject:
+    is_shmem = True
+
+    def __init__(self, ino: int, size: int, name: str = "/dev/zero (deleted)", dev: tuple[int, int] = (0, 1)):
+        self.ino = ino
+        self.name = name
+        self.dev = dev
+        self.size = size
+        n = max(1, (size + PAGE_SIZE - 1) // PAGE_SIZE)
+        self.pages = np.full(n, -1, np.int64)
+        self.swap = np.zeros(n, np.uint64)
+        self.refs = 0
+        self.i_mmap: list = []
+        self.owner_id = -1
+        self.nrpages = 0        # (d) cached pages
+        self.nrswapped = 0      # (d) pages out on swap (info->swapped)
+
+    @property
+    def npages(self) -> int:
+        return (self.size + PAGE_SIZE - 1) // PAGE_SIZE
+
+    def ensure(self, npages: int) -> None:
+        """Grow the per-page arrays to cover ``npages`` (a larger mapping or ftruncate)."""
+        if npages > len(self.pages):
+            extra = npages - len(self.pages)
+            self.pages = np.concatenate([self.pages, np.full(extra, -1, np.int64)])
+            self.swap = np.concatenate([self.swap, np.zeros(extra, np.uint64)])
+
+    def vma_link(self, vma) -> None:
+        """vma_link_file(): the VMA joins i_mmap and holds a reference."""
+        self.i_mmap.append(vma)
+        self.refs += 1
+
+    def vma_unlink(self, vma) -> None:
+        for i, v in enumerate(self.i_mmap):
+            if v is vma:
+                del self.i_mmap[i]
+                break
+        else:
+            raise AssertionError("ShmemObject.vma_unlink: VMA not in i_mmap")
+        self.refs -= 1
+
+    def evict(self, system) -> None:
+        """shmem_evict_inode(): the last user is gone; drop every cached page and swap slot.
+
+        Each cached page loses the page cache's reference and is freed if nothing else holds
+        it (no mapping can remain: i_mmap is empty). Net per page: refcount -1, nrpages -1.
+        """
+        assert not self.i_mmap, "ShmemObject.evict: still mapped"
+        f = system.frames
+        idx = np.flatnonzero(self.pages >= 0)
+        if len(idx):
+            pfns = self.pages[idx].astype(np.intp)
+            f.refcount[pfns] -= 1
+            self.pages[idx] = -1
+            self.nrpages -= len(idx)
+            dead = pfns[(f.refcount[pfns] == 0) & (f.mapcount[pfns] == 0)]
+            system.lru.remove(dead)
+            f.free_many(dead)
+        if self.nrswapped:
+            system.swap_free_entries(self.swap[self.swap != 0])
+            self.swap[:] = 0
+            self.nrswapped = 0
+        if self.owner_id >= 0:
+            f.owners.remove(self.owner_id)
+            self.owner_id = -1
+
+    def __repr__(self) -> str:
+        return f"ShmemObject(ino={self.ino}, size={self.size:#x}, name={self.name!r})"
