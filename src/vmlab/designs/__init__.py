@@ -1,0 +1,20 @@
+"""The VM designs vmlab can run, behind one interface (base.py).
+
+``DESIGNS`` maps a design's name to its class; ``vmlab.designs()`` lists the names.
+"""
+
+from __future__ import annotations
+
+from .base import Design, DesignStats, Mapping
+from .linux import LinuxDesign
+
+DESIGNS: dict[str, type[Design]] = {
+    LinuxDesign.name: LinuxDesign,
+}
+
+
+def design_names() -> list[str]:
+    return list(DESIGNS)
+
+
+__all__ = ["Design", "DesignStats", "Mapping", "DESIGNS", "design_names", "LinuxDesign"]

@@ -1,0 +1,132 @@
+"""The design interface: what every VM design must provide, and nothing more.
+
+A *design* owns exactly what the seed threads argue about (see ../shared/seeds/README.md):
+how a page is found and installed on a fault, what fork does to a VMA's pages, how the
+mappings of a physical page are found again (the reverse map), how a page leaves for swap and
+comes back, and what all of that costs in metadata. Everything else — VMAs and their tree,
+the system-call logic, argument checking, /proc rendering — is shared and lives in mm/,
+kernel/, api/ and proc/, which call the design only through the methods below.
+
+All page-level methods work on *batches*: a slice of one leaf page table inside one VMA,
+given as the table's row and an array of entry indices. That is what lets a fault-in, a fork
+or a zap of a gigabyte run as a few numpy operations per 512-entry table.
+
+Contract shared by every method:
+  * On entry the VMA is in its mm's tree and covers the whole batch.
+  * Any method that allocates frames must allocate (and so possibly enter reclaim) *before*
+    it changes any state of the batch, and re-read the batch's PTEs afterwards; if the
+    allocation fails it raises hw.frames.OutOfFrames with the batch unchanged.
+  * Per-mm RSS counters, frame mapcounts/refcounts/flags and the LRU are kept exact; the
+    machine's check() recounts them from the page tables.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Iterator, NamedTuple
+
+import numpy as np
+
+from ..mm.system import System
+from ..mm.vma import VMA
+
+
+class Mapping(NamedTuple):
+    """One place a physical page is mapped: the rmap walk's answer."""
+    mm: object
+    vma: VMA
+    addr: int
+
+
+class DesignStats(dict):
+    """Cost counters common to all designs (issue: "common cost accounting").
+
+    ptes_copied_fork, pages_copied_cow, zero_cow, pages_reused, rmap_steps, rmap_unmapped,
+    ptes_scanned, faults_anon, faults_zero, faults_wp, faults_shmem, faults_swap, ...
+    """
+
+    def add(self, key: str, n: int = 1) -> None:
+        self[key] = self.get(key, 0) + n
+
+
+class Design(ABC):
+    """Base class of every design. Subclasses set ``name`` and implement the abstract methods."""
+
+    name: str = "?"
+    description: str = ""
+
+    def __init__(self, system: System):
+        self.sys = system
+        self.frames = system.frames
+        self.pt = system.pagetables
+        self.stats = DesignStats()
+
+    # --- VMA lifecycle ------------------------------------------------------------------------
+    @abstractmethod
+    def vma_split(self, vma: VMA, new: VMA) -> None:
+        """``new`` was cut off ``vma`` (__split_vma): give it the anon state it needs."""
+
+    @abstractmethod
+    def anon_mergeable(self, tgt: VMA, src: VMA | None, copied_from: VMA | None) -> bool:
+        """May a range join VMA ``tgt``, as far as anonymous pages go? (is_mergeable_anon_vma)
+
+        ``src`` is the VMA currently holding the range (mprotect/mlock/madvise), or None for a
+        range not mapped yet; ``copied_from`` is the VMA an mremap moves the range out of.
+        """
+
+    @abstractmethod
+    def anon_state_compatible(self, a: VMA, b: VMA) -> bool:
+        """May ``a`` and ``b`` end up in one VMA (a three-way merge joins them)?"""
+
+    @abstractmethod
+    def vma_dup_anon(self, dst: VMA, src: VMA) -> None:
+        """``dst`` now covers pages of ``src`` (a merge moved a boundary): share src's anon state."""
+
+    @abstractmethod
+    def vma_merge(self, keep: VMA, gone: list[VMA]) -> None:
+        """``keep`` absorbed the ranges of ``gone`` (already out of the tree): settle anon state."""
+
+    @abstractmethod
+    def vma_close(self, vma: VMA) -> None:
+        """The VMA is going away for good, its pages already zapped (unlink_anon_vmas)."""
+
+    # --- faults ------------------------------------------------------------------------------------
+    @abstractmethod
+    def fault(self, mm, vma: VMA, row: int, idx: np.ndarray, base: int, write: bool) -> None:
+        """handle_mm_fault() for PTE slots ``idx`` of leaf table ``row`` (sorted, inside ``vma``).
+
+        ``base`` is the virtual address mapped by slot 0 of the table. On return every slot is
+        present, and writable if ``write``. Counts pgfault (and pgmajfault) per fault taken.
+        """
+
+    # --- range operations ----------------------------------------------------------------------------
+    @abstractmethod
+    def zap_range(self, mm, vma: VMA, start: int, end: int) -> None:
+        """unmap_page_range(): clear every PTE in [start, end) and drop what they referenced."""
+
+    @abstractmethod
+    def fork_vma(self, parent_mm, child_mm, vma: VMA, child_vma: VMA) -> None:
+        """dup_mmap() for one VMA: anon state for the child and, if needed, its PTEs."""
+
+    @abstractmethod
+    def change_protection(self, mm, vma: VMA, start: int, end: int) -> None:
+        """mprotect's change_protection() after vma.vm_flags got their new value."""
+
+    @abstractmethod
+    def move_ptes(self, mm, old_vma: VMA, old_start: int, new_vma: VMA, new_start: int,
+                  length: int) -> None:
+        """mremap's move_page_tables(): the mapping of [old_start, +length) moves to new_start."""
+
+    # --- reverse map and reclaim ------------------------------------------------------------------------
+    @abstractmethod
+    def rmap_walk(self, pfn: int) -> Iterator[Mapping]:
+        """Every (mm, vma, addr) that may map the page, as the design's reverse map finds it."""
+
+    # --- costs and self-check ------------------------------------------------------------------------------
+    @abstractmethod
+    def metadata(self) -> dict[str, int]:
+        """Bytes of design-specific metadata, by structure."""
+
+    def check(self, mms: list) -> list[str]:
+        """Design-specific invariants (rmap completeness, anchors); [] when consistent."""
+        return []

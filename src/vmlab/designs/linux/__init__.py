@@ -1,0 +1,99 @@
+"""The `linux` design: Linux 6.x anonymous memory, the reference every other design is held to.
+
+  reverse map     anon_vma + anon_vma_chain (anon_vma.py, rmap.py)
+  private faults  zero page on read, exclusive-page reuse, COW copy (fault_anon.py)
+  shared anon     shmem objects with fault-around (fault_shmem.py)
+  fork            anon_vma_fork + copy_page_range only where an anon_vma exists (fork.py)
+  teardown        zap_pte_range (zap.py); mprotect (protect.py); mremap (move.py)
+
+Each concern is a mixin in its own module, named after the kernel function it models.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..base import Design
+from ..pageops import PageOps
+from .anon_vma import AnonVMAs
+from .fault_anon import AnonFaults
+from .fault_shmem import ShmemFaults
+from .fork import Fork
+from .move import Move
+from .protect import Protect
+from .rmap import Rmap
+from .zap import Zap
+
+
+def _had_uncowed_parents(vma) -> bool:
+    """vma_had_uncowed_parents(): the VMA's anon_vma has a chain longer than one."""
+    return vma is not None and vma.anon_vma is not None and len(vma.anon_vma_chain) != 1
+
+
+class LinuxDesign(AnonFaults, ShmemFaults, Zap, Fork, Protect, Move, Rmap, PageOps, Design):
+    name = "linux"
+    description = "Linux 6.x: anon_vma/anon_vma_chain rmap, zero page, exclusive reuse, shmem"
+
+    def __init__(self, system):
+        super().__init__(system)
+        self.avs = AnonVMAs(system.frames.owners)
+
+    # --- VMA lifecycle (mm/vma.c calls into mm/rmap.c) ------------------------------------------
+    def vma_split(self, vma, new) -> None:
+        """__split_vma(): vm_area_dup copied anon_vma; anon_vma_clone links the chain."""
+        new.anon_vma = vma.anon_vma
+        new.anon_vma_chain = []
+        if vma.anon_vma is not None or vma.anon_vma_chain:
+            self.avs.clone(new, vma)
+
+    def anon_mergeable(self, tgt, src, copied_from) -> bool:
+        """is_mergeable_anon_vma() (mm/vma.c, 6.13+): may a range whose pages belong to
+        ``src`` (the VMA being modified; None for a new range, whose anon_vma then comes from
+        ``copied_from`` in mremap) join ``tgt``?
+
+        Merging must not leave a fork child's VMA, linked to its parents' anon_vmas
+        ("uncowed parents", a chain longer than one), sharing an anon_vma with another VMA:
+        that is what made anon_vma chains grow without bound.
+        """
+        tgt_anon = tgt.anon_vma
+        holder = src if src is not None else copied_from
+        src_anon = holder.anon_vma if holder is not None else None
+        if tgt_anon is None and src_anon is not None:
+            return not _had_uncowed_parents(src) and not _had_uncowed_parents(copied_from)
+        if tgt_anon is not None and src_anon is None:
+            return not _had_uncowed_parents(tgt)
+        return src_anon is tgt_anon
+
+    def anon_state_compatible(self, a, b) -> bool:
+        """can_vma_merge_right(): prev and next must not carry different anon_vmas."""
+        return a.anon_vma is None or b.anon_vma is None or a.anon_vma is b.anon_vma
+
+    def vma_dup_anon(self, dst, src) -> None:
+        """dup_anon_vma(): dst now maps pages of src; give it src's anon_vma if it has none."""
+        if src.anon_vma is not None and dst.anon_vma is None:
+            dst.anon_vma = src.anon_vma
+            self.avs.clone(dst, src)
+
+    def vma_merge(self, keep, gone: list) -> None:
+        """The kept VMA adopts an anon_vma from a removed one if it had none (dup_anon_vma)."""
+        if keep.anon_vma is None:
+            for g in gone:
+                if g.anon_vma is not None:
+                    self.vma_dup_anon(keep, g)
+                    break
+        for g in gone:
+            self.avs.unlink(g)
+
+    def vma_close(self, vma) -> None:
+        self.avs.unlink(vma)
+
+    # --- faults ------------------------------------------------------------------------------------
+    def fault(self, mm, vma, row: int, idx: np.ndarray, base: int, write: bool) -> None:
+        if vma.vm_file is not None and vma.is_shared():
+            self._fault_shared(mm, vma, row, idx, base, write)
+        else:
+            self._fault_private(mm, vma, row, idx, base, write)
+
+    # --- costs ---------------------------------------------------------------------------------------
+    def metadata(self) -> dict[str, int]:
+        return self.avs.bytes()

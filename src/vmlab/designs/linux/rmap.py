@@ -1,0 +1,91 @@
+"""The reverse map walk and its self-check (mm/rmap.c: rmap_walk_anon, rmap_walk_file).
+
+rmap_walk_anon(): from the page's anon_vma (frames.mapping) visit every AVC in its interval
+tree whose VMA covers the page's index; the address is vma_address(vma, index). The walk
+finds *possible* mappings; callers check the PTE (page_vma_mapped_walk). rmap_walk_file():
+the same over the object's i_mmap.
+
+check() verifies the property reclaim depends on: every present PTE mapping an anonymous page
+sits in a VMA linked (through its anon_vma_chain) to the page's anon_vma, at exactly
+vma_address(vma, page->index). That is "rmap finds every PTE", without walking per page.
+It also recounts the anon_vma bookkeeping (num_active_vmas, AVC symmetry).
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import numpy as np
+
+from ...hw import pte as P
+from ...hw.frames import PG_anon, ZERO_PFN
+from ..base import Mapping
+
+_U32 = np.uint32
+
+
+class Rmap:
+    """Mixin of LinuxDesign."""
+
+    def rmap_walk(self, pfn: int) -> Iterator[Mapping]:
+        f = self.frames
+        owner = f.owners.get(int(f.mapping[pfn]))
+        index = int(f.index[pfn])
+        if f.flags[pfn] & PG_anon:
+            avcs = list(owner.avcs)
+            vmas = [avc.vma for avc in avcs]
+        else:
+            vmas = list(owner.i_mmap)
+        for vma in vmas:
+            self.stats.add("rmap_steps")
+            if vma.vm_pgoff <= index < vma.vm_pgoff + vma.pages():
+                yield Mapping(vma.vm_mm, vma, vma.addr_of_index(index))
+
+    def check(self, mms: list) -> list[str]:
+        out: list[str] = []
+        f = self.frames
+        active: dict[int, int] = {}
+        for mm in mms:
+            for vma in mm.vmas:
+                if vma.anon_vma is not None:
+                    active[vma.anon_vma.id] = active.get(vma.anon_vma.id, 0) + 1
+                    if vma.anon_vma.id not in self.avs.live:
+                        out.append(f"rmap: VMA {vma.vm_start:#x} points at a freed anon_vma")
+                    if not any(avc.anon_vma is vma.anon_vma for avc in vma.anon_vma_chain):
+                        out.append(f"rmap: VMA {vma.vm_start:#x} is not on its own anon_vma's chain")
+                for avc in vma.anon_vma_chain:
+                    if avc.vma is not vma or avc not in avc.anon_vma.avcs:
+                        out.append(f"rmap: broken anon_vma_chain entry on VMA {vma.vm_start:#x}")
+                ids = np.array([avc.anon_vma.id for avc in vma.anon_vma_chain], np.int64)
+                rows_, los, his, addrs = self.pt.leaves(mm.pgd, vma.vm_start, vma.vm_end)
+                for row, lo, hi, a in zip(rows_.tolist(), los.tolist(), his.tolist(), addrs.tolist()):
+                    vals = self.pt.rows[row, lo:hi]
+                    present = P.np_present(vals)
+                    if not present.any():
+                        continue
+                    slots = np.flatnonzero(present)
+                    pfn = P.np_pfn(vals[slots])
+                    keep = pfn != ZERO_PFN
+                    slots, pfn = slots[keep], pfn[keep]
+                    anon = (f.flags[pfn] & _U32(PG_anon)) != 0
+                    if not anon.any():
+                        continue
+                    slots, pfn = slots[anon], pfn[anon]
+                    addr = a + (slots.astype(np.int64) << 12)
+                    want_index = vma.vm_pgoff + ((addr - vma.vm_start) >> 12)
+                    bad_idx = f.index[pfn] != want_index
+                    bad_av = ~np.isin(f.mapping[pfn], ids)
+                    for k in np.flatnonzero(bad_idx | bad_av)[:5].tolist():
+                        out.append(f"rmap: anon pfn {int(pfn[k])} at {int(addr[k]):#x} is not reachable "
+                                   f"(index {int(f.index[pfn[k]])} want {int(want_index[k])}, anon_vma "
+                                   f"{int(f.mapping[pfn[k]])} not in chain {ids.tolist()})")
+        for av in self.avs.live.values():
+            if active.get(av.id, 0) != av.num_active_vmas:
+                out.append(f"rmap: anon_vma {av.id} num_active_vmas {av.num_active_vmas} "
+                           f"but {active.get(av.id, 0)} VMAs use it")
+            for avc in av.avcs:
+                if avc not in avc.vma.anon_vma_chain:
+                    out.append(f"rmap: anon_vma {av.id} has an AVC its VMA does not")
+            if not av.avcs and av.refcount and av.root is av and av.num_children <= 1:
+                pass
+        return out

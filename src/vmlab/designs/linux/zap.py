@@ -1,0 +1,63 @@
+"""Tearing down PTEs: unmap_page_range() -> zap_pte_range() (mm/memory.c).
+
+Used by munmap, exit, MADV_DONTNEED, mremap's old range and MAP_FIXED replacement. Per PTE:
+
+  present, normal page   folio_remove_rmap_pte (mapcount -1; munlock if the VMA is locked),
+                         RSS -1 for the page's kind; for a non-anon page a dirty PTE marks the
+                         folio dirty and a young PTE marks it accessed (vma_has_recency);
+                         the page is freed once nothing references it
+  present, zero page     just cleared (the zero page is never counted or freed)
+  swap entry             free_swap_and_cache(); MM_SWAPENTS -1
+Order: every PTE of the batch is cleared before any page is freed (Linux frees after the TLB
+flush through the mmu_gather).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...hw import pte as P
+from ...hw.frames import PG_anon, ZERO_PFN
+from ...mm.vmflags import VM_RAND_READ, VM_SEQ_READ
+
+_U32 = np.uint32
+
+
+class Zap:
+    """Mixin of LinuxDesign."""
+
+    def zap_range(self, mm, vma, start: int, end: int) -> None:
+        rows_, los, his, _ = self.pt.leaves(mm.pgd, start, end)
+        recency = not vma.vm_flags & (VM_SEQ_READ | VM_RAND_READ)
+        dead_all = []
+        for row, lo, hi in zip(rows_.tolist(), los.tolist(), his.tolist()):
+            vals = self.pt.rows[row, lo:hi]
+            nz = vals != 0
+            if not nz.any():
+                continue
+            present = P.np_present(vals)
+            swap = nz & ~present
+            if swap.any():
+                self._zap_swap_entries(mm, vals[swap])
+            pv = vals[present]
+            pfn = P.np_pfn(pv)
+            real = pfn != ZERO_PFN
+            pv, pfn = pv[real], pfn[real]
+            if len(pfn):
+                fl = self.frames.flags[pfn]
+                file = (fl & _U32(PG_anon)) == 0
+                if file.any():
+                    dirty = file & ((pv & P.NP_DIRTY) != 0)
+                    self.mark_dirty(pfn[dirty])
+                    if recency:
+                        young = pfn[file & ((pv & P.NP_ACCESSED) != 0)]
+                        if len(young):
+                            self.sys.lru.mark_accessed(young)
+                self.rss_add(mm, pfn, -1)
+                dead_all.append(self.unmap_pages(vma, pfn))
+            self.pt.rows[row, lo:hi] = 0
+        for dead in dead_all:
+            self.free_pages(dead)
+
+    def _zap_swap_entries(self, mm, entries: np.ndarray) -> None:
+        raise NotImplementedError("zap of swap entries: swap is not modelled yet")
