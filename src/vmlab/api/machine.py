@@ -1,0 +1,111 @@
+"""Machine: a simulated computer running one VM design.
+
+    m = vmlab.Machine(ram="64M", swap="0", design="linux")
+    p = m.spawn()
+    m.procfs(f"/proc/{p.pid}/smaps"); m.check()
+
+A Machine owns the kernel state (kernel/task.py's Kernel: frames, page tables, LRU, counters,
+the design, the task table) and hands out Process objects. Configuration that changes what
+/proc shows (soft-dirty tracking, fault-around size, max_map_count, RLIMIT_MEMLOCK ...) is a
+KernelConfig; keyword arguments override its fields.
+"""
+
+from __future__ import annotations
+
+import errno
+
+from ..constants import PAGE_SIZE
+from ..designs import DESIGNS
+from ..errors import syscall_error
+from ..hw.frames import FrameTable
+from ..hw.pagetable import PageTables
+from ..kernel.task import Kernel
+from ..mm.system import KernelConfig, System
+from ..units import parse_size
+from .process import Process
+
+
+def designs() -> list[str]:
+    """The names accepted by Machine(design=...)."""
+    return list(DESIGNS)
+
+
+class Machine:
+    def __init__(self, ram: int | str = "64M", swap: int | str = "0", design: str = "linux",
+                 config: KernelConfig | None = None, **overrides):
+        ram_bytes = parse_size(ram, "ram")
+        swap_bytes = parse_size(swap, "swap")
+        if ram_bytes < 16 * PAGE_SIZE:
+            raise ValueError(f"ram: at least 64K of RAM is needed, got {ram!r}")
+        if design not in DESIGNS:
+            raise ValueError(f"design: unknown design {design!r}; choose one of {', '.join(DESIGNS)}")
+        cfg = config or KernelConfig()
+        for k, v in overrides.items():
+            if not hasattr(cfg, k):
+                raise TypeError(f"Machine: unknown option {k!r}")
+            setattr(cfg, k, v)
+        frames = FrameTable(ram_bytes // PAGE_SIZE)
+        system = System(frames, PageTables(frames), cfg)
+        self.system = system
+        self.config = cfg
+        self.design = DESIGNS[design](system)
+        self.kernel = Kernel(system, self.design)
+        self.ram = ram_bytes
+        self.swap_size = swap_bytes
+        if swap_bytes:
+            self.swapon(swap_bytes)
+        self._procs: dict[int, Process] = {}
+
+    def __repr__(self) -> str:
+        return (f"Machine(ram={self.ram}, swap={self.swap_size}, design={self.design.name!r})")
+
+    # --- processes ---------------------------------------------------------------------------------
+    def spawn(self, comm: str = "vmlab") -> Process:
+        """A new process with an empty address space (a stack VMA and nothing else)."""
+        return self._adopt(self.kernel.spawn(comm))
+
+    def _adopt(self, task) -> Process:
+        p = Process(self, task)
+        self._procs[task.pid] = p
+        return p
+
+    def process(self, pid: int) -> Process:
+        return self._procs[pid]
+
+    @property
+    def processes(self) -> list[Process]:
+        """Live processes, oldest first."""
+        return [p for p in self._procs.values() if p.alive]
+
+    # --- files (issue 3 adds a filesystem) ----------------------------------------------------------
+    def _mmap_file(self, proc, addr, length, prot, flags, fd, offset):
+        raise syscall_error(errno.EBADF, f"mmap: fd {fd} is not an open file")
+
+    # --- swap -------------------------------------------------------------------------------------------
+    def swapon(self, size: int | str, priority: int = -1):
+        raise NotImplementedError("swap areas are not modelled yet")
+
+    # --- introspection --------------------------------------------------------------------------------
+    def procfs(self, path: str) -> str:
+        """The text of a /proc file: /proc/PID/{maps,smaps,smaps_rollup,status},
+        /proc/meminfo, /proc/vmstat."""
+        from ..proc.collect import render_path
+        return render_path(self, path)
+
+    def kpagecount(self, pfn: int) -> int:
+        from ..proc.collect import kpagecount
+        return kpagecount(self, pfn)
+
+    def kpageflags(self, pfn: int) -> int:
+        from ..proc.collect import kpageflags
+        return kpageflags(self, pfn)
+
+    @property
+    def events(self):
+        """The /proc/vmstat event counters."""
+        return self.system.events
+
+    def check(self) -> None:
+        """Recount every derived number from scratch; raise InvariantError listing violations."""
+        from ..check import check_machine
+        check_machine(self)

@@ -1,0 +1,211 @@
+"""Process: a simulated process's system calls and memory accesses, with Linux's errnos.
+
+Arguments are converted the way the C ABI would see them: addresses and lengths as
+``unsigned long`` (a negative Python int wraps, so ``munmap(a, -1)`` fails like it does in
+C), protections, flags and advice as ``int``. Every call validates before it changes
+anything; a failing call raises OSError with Linux's errno and leaves the model as it was.
+Bad accesses raise vmlab.SegmentationFault / vmlab.BusError and change nothing.
+"""
+
+from __future__ import annotations
+
+import errno
+
+from ..constants import MAP_ANONYMOUS, MAP_HUGETLB, PAGE_SIZE, TASK_SIZE
+from ..errors import ProcessKilled, syscall_error
+from ..kernel import brk as kbrk
+from ..kernel import fork as kfork
+from ..kernel import madvise as kmadvise
+from ..kernel import mlock as kmlock
+from ..kernel import mmap as kmmap
+from ..kernel import mprotect as kmprotect
+from ..kernel import mremap as kmremap
+from ..kernel import uaccess
+from ..kernel.exit import do_exit
+from ..kernel.oom import with_oom_retry
+
+ULONG = (1 << 64) - 1
+
+
+def _ulong(v: int, what: str) -> int:
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise TypeError(f"{what}: expected an int, got {type(v).__name__}")
+    return v & ULONG
+
+
+def _cint(v: int, what: str) -> int:
+    """A C int: wrap to 32 bits, keep the sign."""
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise TypeError(f"{what}: expected an int, got {type(v).__name__}")
+    v &= 0xFFFFFFFF
+    return v - (1 << 32) if v & 0x80000000 else v
+
+
+class Process:
+    """A simulated process. Obtain one from Machine.spawn() or Process.fork()."""
+
+    def __init__(self, machine, task):
+        self.machine = machine
+        self._task = task
+
+    # --- identity ----------------------------------------------------------------------------
+    @property
+    def pid(self) -> int:
+        return self._task.pid
+
+    @property
+    def ppid(self) -> int:
+        return self._task.ppid
+
+    @property
+    def alive(self) -> bool:
+        return self._task.alive
+
+    @property
+    def exit_reason(self) -> str:
+        return self._task.exit_reason
+
+    @property
+    def mm(self):
+        """The process's mm_struct (read-only use: reports, the explainer, tests)."""
+        return self._task.mm
+
+    def __repr__(self) -> str:
+        return f"<vmlab.Process pid={self.pid}{'' if self.alive else ' dead'}>"
+
+    def _k(self):
+        if not self._task.alive:
+            raise ProcessKilled(self._task.pid, self._task.exit_reason or "exited")
+        return self.machine.kernel
+
+    # --- mmap family ---------------------------------------------------------------------------
+    def mmap(self, addr: int, length: int, prot: int, flags: int, fd: int = -1, offset: int = 0) -> int:
+        """mmap(2). Returns the address of the new mapping."""
+        k = self._k()
+        addr = _ulong(addr, "mmap addr")
+        length = _ulong(length, "mmap length")
+        prot = _cint(prot, "mmap prot")
+        flags = _cint(flags, "mmap flags") & 0xFFFFFFFF
+        fd = _cint(fd, "mmap fd")
+        offset = _ulong(offset, "mmap offset")
+        if offset & (PAGE_SIZE - 1):
+            raise syscall_error(errno.EINVAL, "mmap: offset not page aligned")
+        if not flags & MAP_ANONYMOUS:
+            return self.machine._mmap_file(self, addr, length, prot, flags, fd, offset)
+        if flags & MAP_HUGETLB:
+            raise syscall_error(errno.ENOMEM, "mmap: MAP_HUGETLB: no huge pages reserved")
+        a, populate = kmmap.do_mmap(k, self._task, addr, length, prot, flags, offset >> 12)
+        if populate:
+            kmlock.mm_populate(k, self._task, a, kmmap.page_align(length))
+        return a
+
+    def munmap(self, addr: int, length: int) -> None:
+        """munmap(2)."""
+        kmmap.sys_munmap(self._k(), self._task, _ulong(addr, "munmap addr"), _ulong(length, "munmap length"))
+
+    def mprotect(self, addr: int, length: int, prot: int) -> None:
+        """mprotect(2)."""
+        kmprotect.do_mprotect(self._k(), self._task, _ulong(addr, "mprotect addr"),
+                              _ulong(length, "mprotect length"), _cint(prot, "mprotect prot"))
+
+    def mremap(self, addr: int, old_len: int, new_len: int, flags: int = 0, new_addr: int = 0) -> int:
+        """mremap(2). Returns the (possibly new) address."""
+        k = self._k()
+        return with_oom_retry(k, self._task, lambda: kmremap.do_mremap(
+            k, self._task, _ulong(addr, "mremap addr"), _ulong(old_len, "mremap old_len"),
+            _ulong(new_len, "mremap new_len"), _cint(flags, "mremap flags") & 0xFFFFFFFF,
+            _ulong(new_addr, "mremap new_addr")))
+
+    def madvise(self, addr: int, length: int, advice: int) -> None:
+        """madvise(2)."""
+        kmadvise.do_madvise(self._k(), self._task, _ulong(addr, "madvise addr"),
+                            _ulong(length, "madvise length"), _cint(advice, "madvise advice"))
+
+    def mlock(self, addr: int, length: int) -> None:
+        """mlock(2)."""
+        kmlock.do_mlock(self._k(), self._task, _ulong(addr, "mlock addr"), _ulong(length, "mlock length"), 0)
+
+    def mlock2(self, addr: int, length: int, flags: int = 0) -> None:
+        """mlock2(2): flags 0 or MLOCK_ONFAULT."""
+        kmlock.sys_mlock2(self._k(), self._task, _ulong(addr, "mlock2 addr"),
+                          _ulong(length, "mlock2 length"), _cint(flags, "mlock2 flags") & 0xFFFFFFFF)
+
+    def munlock(self, addr: int, length: int) -> None:
+        """munlock(2)."""
+        kmlock.do_munlock(self._k(), self._task, _ulong(addr, "munlock addr"), _ulong(length, "munlock length"))
+
+    def mlockall(self, flags: int) -> None:
+        """mlockall(2): MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT."""
+        kmlock.do_mlockall(self._k(), self._task, _cint(flags, "mlockall flags"))
+
+    def munlockall(self) -> None:
+        """munlockall(2)."""
+        kmlock.do_munlockall(self._k(), self._task)
+
+    def brk(self, addr: int) -> int:
+        """brk(2) as the raw system call: returns the new break (the old one on failure)."""
+        return kbrk.sys_brk(self._k(), self._task, _ulong(addr, "brk addr"))
+
+    # --- process lifecycle ----------------------------------------------------------------------
+    def fork(self) -> "Process":
+        """fork(2): a child with a copy-on-write copy of this address space."""
+        k = self._k()
+        child = kfork.do_fork(k, self._task)
+        return self.machine._adopt(child)
+
+    def exit(self, status: int = 0) -> None:
+        """exit(2): the address space is torn down at once."""
+        if self._task.alive:
+            do_exit(self.machine.kernel, self._task, reason=f"exited with status {status}")
+
+    # --- memory accesses -----------------------------------------------------------------------------
+    def read(self, addr: int, length: int) -> bytes:
+        """Load ``length`` bytes from ``addr`` (faulting pages in as the CPU would)."""
+        k = self._k()
+        addr, length = self._range(addr, length, "read")
+        return uaccess.user_read(k, self._task, addr, length)
+
+    def write(self, addr: int, data: bytes | bytearray | memoryview) -> None:
+        """Store ``data`` at ``addr``."""
+        k = self._k()
+        data = bytes(data)
+        addr, _ = self._range(addr, len(data), "write")
+        uaccess.user_write(k, self._task, addr, data)
+
+    def fill(self, addr: int, length: int, byte: int) -> None:
+        """memset(addr, byte, length)."""
+        k = self._k()
+        addr, length = self._range(addr, length, "fill")
+        if not 0 <= byte <= 255:
+            raise ValueError(f"fill: byte must be 0..255, got {byte}")
+        uaccess.user_fill(k, self._task, addr, length, byte)
+
+    def touch(self, addr: int, length: int, write: bool = False) -> None:
+        """One load per page of the range, or one store of the byte already there."""
+        k = self._k()
+        addr, length = self._range(addr, length, "touch")
+        uaccess.user_touch(k, self._task, addr, length, bool(write))
+
+    def _range(self, addr: int, length: int, what: str) -> tuple[int, int]:
+        if isinstance(addr, bool) or not isinstance(addr, int) or not isinstance(length, int):
+            raise TypeError(f"{what}: addr and length must be ints")
+        if length < 0:
+            raise ValueError(f"{what}: negative length {length}")
+        if addr < 0 or addr + length > (1 << 64):
+            from ..constants import SEGV_MAPERR
+            from ..errors import SegmentationFault
+            raise SegmentationFault(addr & ULONG, SEGV_MAPERR, self.pid)
+        return addr, length
+
+    # --- introspection -------------------------------------------------------------------------------
+    def pagemap(self, addr: int, npages: int) -> list[int]:
+        """/proc/PID/pagemap entries for ``npages`` pages from ``addr`` (as root reads them)."""
+        from ..proc.collect import pagemap_entries
+        self._k()
+        return pagemap_entries(self.machine, self._task, addr, npages)
+
+    def maps(self) -> str:
+        return self.machine.procfs(f"/proc/{self.pid}/maps")
+
+    def smaps(self) -> str:
+        return self.machine.procfs(f"/proc/{self.pid}/smaps")

@@ -1,0 +1,248 @@
+"""What happens when a simulated process touches its memory: the MMU plus the fault path.
+
+Models arch/x86/mm/fault.c (do_user_addr_fault, access_error), mm/memory.c
+(handle_mm_fault) from the caller's side, the hardware's accessed/dirty bits, and mm/gup.c
+(populate_vma_page_range, faultin_page_range) for MAP_POPULATE, mlock and MADV_POPULATE_*.
+
+An access of [addr, addr+len) runs in three phases, all-or-nothing for signals:
+  1. check: every byte must lie in a VMA (else SIGSEGV/SEGV_MAPERR at the first hole), the
+     VMA must allow the access (write needs VM_WRITE; a read needs any of VM_READ, VM_WRITE,
+     VM_EXEC, as on x86; else SEGV_ACCERR), and a shared mapping must not reach past the end
+     of its object (SIGBUS). A violation raises before anything changes. (A real CPU would
+     have completed the pages before the bad one; recorded in docs/deviations.md.)
+  2. fault: per PTE table, the slots that are not present (or not writable, for a write) go
+     to the design's fault handler in one batch. Out of memory -> OOM killer -> retry.
+  3. access: the "hardware" sets the accessed bit (and dirty on a store) in each PTE, then the
+     bytes are read or written through the frame's content token.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..constants import PAGE_SIZE, SEGV_ACCERR, SEGV_MAPERR, SEGV_PKUERR
+from ..mm.vma import VM_PKEY_MASK
+from ..errors import BusError, SegmentationFault
+from ..hw import pte as P
+from ..hw.frames import PG_anon, PG_dirty, ZERO_PFN
+from ..mm.vmflags import VM_EXEC, VM_GROWSDOWN, VM_LOCKED, VM_READ, VM_SHARED, VM_WRITE
+from .oom import with_oom_retry
+
+_U64 = np.uint64
+
+
+def vma_is_accessible(vma) -> bool:
+    return bool(vma.vm_flags & (VM_READ | VM_WRITE | VM_EXEC))
+
+
+def check_access(kernel, task, addr: int, length: int, write: bool) -> list[tuple]:
+    """Phase 1: the VMA segments of the range, or a signal at the first bad address."""
+    mm = task.mm
+    end = addr + length
+    segs = []
+    cur = addr
+    while cur < end:
+        vma = mm.vmas.find(cur)
+        if vma is None or vma.vm_start > cur:
+            if vma is not None and vma.vm_flags & VM_GROWSDOWN and _can_grow_stack(kernel, mm, vma, cur):
+                segs.append(("grow", vma, cur))
+                cur = vma.vm_start
+                continue
+            raise SegmentationFault(cur, SEGV_MAPERR, task.pid)
+        if write and not vma.vm_flags & VM_WRITE:
+            raise SegmentationFault(cur, SEGV_ACCERR, task.pid)
+        if not write and not vma_is_accessible(vma):
+            raise SegmentationFault(cur, SEGV_ACCERR, task.pid)
+        if not write and vma.vm_flags & VM_PKEY_MASK:
+            # an execute-only protection key denies data reads (x86 PKU)
+            raise SegmentationFault(cur, SEGV_PKUERR, task.pid)
+        seg_end = min(end, vma.vm_end)
+        obj = vma.vm_file
+        if obj is not None and vma.vm_flags & VM_SHARED:
+            first_off = vma.linear_page_index(cur & ~(PAGE_SIZE - 1))
+            last_off = vma.linear_page_index((seg_end - 1) & ~(PAGE_SIZE - 1))
+            if last_off >= obj.npages:
+                bad = vma.addr_of_index(max(first_off, obj.npages))
+                raise BusError(max(bad, cur), pid=task.pid)
+        segs.append(("ok", vma, cur, seg_end))
+        cur = seg_end
+    return segs
+
+
+def _can_grow_stack(kernel, mm, vma, addr: int) -> bool:
+    """expand_downwards() limits: within RLIMIT_STACK and clear of the previous VMA's guard gap."""
+    new_start = addr & ~(PAGE_SIZE - 1)
+    if vma.vm_end - new_start > kernel.sys.config.rlimit_stack:
+        return False
+    prev = mm.vmas.prev(vma)
+    if prev is not None and prev.vm_end > new_start - kernel.sys.config.stack_guard_gap \
+            and vma_is_accessible(prev):
+        return False
+    return True
+
+
+def _grow_stack(kernel, mm, vma, addr: int) -> None:
+    """expand_downwards(): the stack VMA's start moves down to cover ``addr``."""
+    new_start = addr & ~(PAGE_SIZE - 1)
+    grow = (vma.vm_start - new_start) >> 12
+    mm.vmas.remove(vma)
+    vma.vm_pgoff -= grow
+    vma.vm_start = new_start
+    mm.vmas.insert(vma)
+    mm.vm_stat_account(vma.vm_flags, grow)
+    mm.update_hiwater_vm()
+    if vma.vm_flags & VM_LOCKED:
+        mm.locked_vm += grow
+
+
+def access_range(kernel, task, addr: int, length: int, write: bool):
+    """Phases 1 and 2; returns the (vma, start, end) segments, faulted in and ready."""
+    segs = check_access(kernel, task, addr, length, write)
+    out = []
+    for s in segs:
+        if s[0] == "grow":
+            _grow_stack(kernel, task.mm, s[1], s[2])
+            continue
+        _, vma, start, end = s
+        out.append((vma, start, end))
+    for vma, start, end in out:
+        fault_in(kernel, task, vma, start, end, write)
+    return out
+
+
+def fault_in(kernel, task, vma, start: int, end: int, write: bool) -> int:
+    """Phase 2 for one VMA segment. Returns the number of PTE slots that had to fault."""
+    mm = task.mm
+    pt = kernel.sys.pagetables
+    design = kernel.design
+    start &= ~(PAGE_SIZE - 1)
+    end = (end + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
+    total = 0
+    addr = start
+    while addr < end:
+        nxt = min(end, (addr | ((1 << 21) - 1)) + 1)
+        base = addr & ~((1 << 21) - 1)
+        lo = (addr >> 12) & 511
+        hi = lo + ((nxt - addr) >> 12)
+
+        def one_table():
+            row = pt.leaf_for(mm.pgd, addr, acct=mm)
+            vals = pt.rows[row, lo:hi]
+            if write:
+                need = ~P.np_present(vals) | ((vals & P.NP_RW) == 0)
+            else:
+                need = ~P.np_present(vals)
+            idx = np.flatnonzero(need) + lo
+            if len(idx):
+                design.fault(mm, vma, row, idx.astype(np.intp), base, write)
+            return len(idx)
+
+        total += with_oom_retry(kernel, task, one_table)
+        addr = nxt
+    return total
+
+
+def _leaf_slices(kernel, mm, start: int, end: int):
+    """(row, lo, hi, addr_of_lo) for each PTE table of an already faulted-in range."""
+    pt = kernel.sys.pagetables
+    addr = start
+    while addr < end:
+        nxt = min(end, (addr | ((1 << 21) - 1)) + 1)
+        row = pt.lookup_leaf(mm.pgd, addr)
+        assert row >= 0, "uaccess: range not faulted in"
+        lo = (addr >> 12) & 511
+        yield row, lo, lo + ((nxt - addr) >> 12), addr
+        addr = nxt
+
+
+def _hw_touch(kernel, mm, start: int, end: int, write: bool):
+    """The MMU sets _PAGE_ACCESSED (and _PAGE_DIRTY on a store) as it translates."""
+    pt = kernel.sys.pagetables
+    bits = _U64(P.ACCESSED | (P.DIRTY if write else 0))
+    for row, lo, hi, a in _leaf_slices(kernel, mm, start & ~(PAGE_SIZE - 1),
+                                       (end + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)):
+        vals = pt.rows[row, lo:hi]
+        assert P.np_present(vals).all(), "uaccess: access through a non-present PTE"
+        if write:
+            assert ((vals & P.NP_RW) != 0).all(), "uaccess: store through a read-only PTE"
+        pt.rows[row, lo:hi] = vals | bits
+        yield row, lo, hi, a
+
+
+# --- the accesses themselves -------------------------------------------------------------------
+def user_read(kernel, task, addr: int, length: int) -> bytes:
+    f = kernel.sys.frames
+    out = bytearray()
+    for vma, start, end in access_range(kernel, task, addr, length, False):
+        for row, lo, hi, a in _hw_touch(kernel, task.mm, start, end, False):
+            pfns = P.np_pfn(kernel.sys.pagetables.rows[row, lo:hi]).tolist()
+            for k, pfn in enumerate(pfns):
+                page = a + (k << 12)
+                s = max(start, page)
+                e = min(end, page + PAGE_SIZE)
+                out += f.contents.read(int(f.content[pfn]), s - page, e - s)
+    return bytes(out)
+
+
+def user_write(kernel, task, addr: int, data: bytes) -> None:
+    f = kernel.sys.frames
+    pos = 0
+    for vma, start, end in access_range(kernel, task, addr, len(data), True):
+        for row, lo, hi, a in _hw_touch(kernel, task.mm, start, end, True):
+            pfns = P.np_pfn(kernel.sys.pagetables.rows[row, lo:hi]).tolist()
+            for k, pfn in enumerate(pfns):
+                page = a + (k << 12)
+                s = max(start, page)
+                e = min(end, page + PAGE_SIZE)
+                chunk = data[pos:pos + (e - s)]
+                f.content[pfn] = f.contents.write(int(f.content[pfn]), s - page, chunk)
+                pos += e - s
+
+
+def user_fill(kernel, task, addr: int, length: int, byte: int) -> None:
+    """memset(): whole pages become a uniform token in one vector operation."""
+    f = kernel.sys.frames
+    byte &= 0xFF
+    for vma, start, end in access_range(kernel, task, addr, length, True):
+        for row, lo, hi, a in _hw_touch(kernel, task.mm, start, end, True):
+            pfns = P.np_pfn(kernel.sys.pagetables.rows[row, lo:hi])
+            first_full = 0 if start <= a else 1
+            npages = hi - lo
+            last = a + ((npages - 1) << 12)
+            last_full = npages if end >= last + PAGE_SIZE else npages - 1
+            if last_full > first_full:
+                full = pfns[first_full:last_full]
+                f.contents.release_many(f.content[full])
+                f.content[full] = byte
+            for k in set(range(npages)) - set(range(first_full, last_full)):
+                pfn = int(pfns[k])
+                page = a + (k << 12)
+                s, e = max(start, page), min(end, page + PAGE_SIZE)
+                f.content[pfn] = f.contents.fill(int(f.content[pfn]), s - page, e - s, byte)
+
+
+def user_touch(kernel, task, addr: int, length: int, write: bool) -> None:
+    """One load (or one store of the byte already there) per page: faults and A/D bits only."""
+    for vma, start, end in access_range(kernel, task, addr, length, write):
+        for _ in _hw_touch(kernel, task.mm, start, end, write):
+            pass
+
+
+# --- get_user_pages for populate ----------------------------------------------------------------
+def populate_range(kernel, task, vma, start: int, end: int, write: bool, touch: bool = True) -> None:
+    """__get_user_pages() with FOLL_TOUCH over one VMA segment: fault in what is missing,
+    then mark every page accessed (folio_mark_accessed) and, for a write, dirty."""
+    fault_in(kernel, task, vma, start, end, write)
+    if not touch:
+        return
+    f = kernel.sys.frames
+    pt = kernel.sys.pagetables
+    for row, lo, hi, a in _leaf_slices(kernel, task.mm, start, end):
+        vals = pt.rows[row, lo:hi]
+        pfns = P.np_pfn(vals)
+        if write:
+            # folio_mark_dirty() when neither PTE nor folio is dirty (file/shmem pages)
+            nd = ((vals & P.NP_DIRTY) == 0) & ((f.flags[pfns] & PG_anon) == 0) & (pfns != ZERO_PFN)
+            if nd.any():
+                f.flags[pfns[nd]] |= np.uint32(PG_dirty)
+        kernel.sys.lru.mark_accessed(pfns)
