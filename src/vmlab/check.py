@@ -94,7 +94,7 @@ def collect_violations(machine) -> list[str]:
                 nz = vals != 0
                 in_vma += int(nz.sum())
                 present = P.np_present(vals)
-                rss[MM_SWAPENTS] += int((nz & ~present).sum())
+                rss[MM_SWAPENTS] += int((nz & ~present & ~P.np_marker(vals)).sum())
                 if not present.any():
                     continue
                 pfn = P.np_pfn(vals[present])

@@ -93,6 +93,11 @@ class Process:
         if not flags & MAP_ANONYMOUS:
             return self.machine._mmap_file(self, addr, length, prot, flags, fd, offset)
         if flags & MAP_HUGETLB:
+            # hugetlb_file_setup(): MAP_HUGE_SHIFT bits name the page size (0 = default);
+            # x86-64 has 2 MiB and 1 GiB. The model reserves no huge pages.
+            size_log = (flags >> 26) & 0x3F
+            if size_log not in (0, 21, 30):
+                raise syscall_error(errno.EINVAL, "mmap: MAP_HUGETLB with an unsupported page size")
             raise syscall_error(errno.ENOMEM, "mmap: MAP_HUGETLB: no huge pages reserved")
         a, populate = kmmap.do_mmap(k, self._task, addr, length, prot, flags, offset >> 12)
         if populate:
@@ -123,7 +128,8 @@ class Process:
 
     def mlock(self, addr: int, length: int) -> None:
         """mlock(2)."""
-        kmlock.do_mlock(self._k(), self._task, _ulong(addr, "mlock addr"), _ulong(length, "mlock length"), 0)
+        kmlock.do_mlock(self._k(), self._task, _ulong(addr, "mlock addr"), _ulong(length, "mlock length"),
+                        kmlock.VM_LOCKED)
 
     def mlock2(self, addr: int, length: int, flags: int = 0) -> None:
         """mlock2(2): flags 0 or MLOCK_ONFAULT."""

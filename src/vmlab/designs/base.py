@@ -101,8 +101,9 @@ class Design(ABC):
 
     # --- range operations ----------------------------------------------------------------------------
     @abstractmethod
-    def zap_range(self, mm, vma: VMA, start: int, end: int) -> None:
-        """unmap_page_range(): clear every PTE in [start, end) and drop what they referenced."""
+    def zap_range(self, mm, vma: VMA, start: int, end: int, drop_markers: bool = True) -> None:
+        """unmap_page_range(): clear every PTE in [start, end) and drop what they referenced.
+        PTE markers (guard regions) go too unless ``drop_markers`` is False (MADV_DONTNEED)."""
 
     @abstractmethod
     def fork_vma(self, parent_mm, child_mm, vma: VMA, child_vma: VMA) -> None:

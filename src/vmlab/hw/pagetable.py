@@ -218,6 +218,8 @@ class PageTables:
         nothing at this level).
         """
         out_rows, out_lo, out_hi, out_addr = [], [], [], []
+        start &= ~0xFFF
+        end = (end + 0xFFF) & ~0xFFF
         addr = start
         while addr < end:
             pmd, resume = self._pmd_table(pgd, addr, alloc, acct)

@@ -108,6 +108,26 @@ def pte_swp_offset(pte: int) -> int:
     return ((~pte & _U64) << SWP_TYPE_BITS & _U64) >> SWP_OFFSET_SHIFT
 
 
+# PTE markers (include/linux/swapops.h): a non-present PTE that is not a swap slot. The
+# marker type is the last swap type; pagemap reports it as "swapped" with type 31.
+SWP_PTE_MARKER = MAX_SWAPFILES - 1
+PTE_MARKER_UFFD_WP = 1 << 0
+PTE_MARKER_POISONED = 1 << 1
+PTE_MARKER_GUARD = 1 << 2
+
+
+def make_pte_marker(bits: int) -> int:
+    return swp_entry_to_pte(SWP_PTE_MARKER, bits)
+
+
+def is_pte_marker(pte: int) -> bool:
+    return is_swap_pte(pte) and pte_swp_type(pte) == SWP_PTE_MARKER
+
+
+def is_guard_pte(pte: int) -> bool:
+    return is_pte_marker(pte) and bool(pte_swp_offset(pte) & PTE_MARKER_GUARD)
+
+
 def swp_pte_flags_mask() -> int:
     return SWP_SOFT_DIRTY | SWP_UFFD_WP | SWP_EXCLUSIVE
 
@@ -156,6 +176,11 @@ def np_swp_offset(ptes: np.ndarray) -> np.ndarray:
     return ((~ptes << np.uint64(SWP_TYPE_BITS)) >> np.uint64(SWP_OFFSET_SHIFT)).astype(np.intp)
 
 
+def np_marker(ptes: np.ndarray) -> np.ndarray:
+    """Vector is_pte_marker()."""
+    return np_swap(ptes) & ((ptes >> np.uint64(64 - SWP_TYPE_BITS)) == np.uint64(SWP_PTE_MARKER))
+
+
 def np_swp_entry(swp_type: np.ndarray | int, offsets: np.ndarray) -> np.ndarray:
     """Vector swp_entry_to_pte()."""
     off = np.asarray(offsets, dtype=np.uint64)
@@ -173,3 +198,6 @@ def describe(pte: int) -> str:
     names = [n for n, b in (("P", PRESENT), ("RW", RW), ("U", USER), ("A", ACCESSED), ("D", DIRTY),
                             ("PROTNONE", PROTNONE), ("SPECIAL", SPECIAL), ("SD", SOFT_DIRTY), ("NX", NX)) if pte & b]
     return f"pfn={pte_pfn(pte)} {' '.join(names)}"
+
+
+GUARD_PTE = make_pte_marker(PTE_MARKER_GUARD)

@@ -36,6 +36,9 @@ def sys_brk(kernel, task, brk: int) -> int:
     origbrk = mm.brk
     if brk < mm.start_brk:
         return origbrk
+    # check_data_rlimit(): the heap (plus the program's data, none here) within RLIMIT_DATA
+    if brk - mm.start_brk > cfg.rlimit_data:
+        return origbrk
     newbrk = _align(brk)
     oldbrk = _align(mm.brk)
     if oldbrk == newbrk:

@@ -127,10 +127,12 @@ def _advise_vma(kernel, task, vma, start: int, end: int, advice: int) -> None:
             new = (new & ~VM_HUGEPAGE) | VM_NOHUGEPAGE
         if new == f:
             return
-        if ((start > vma.vm_start or end < vma.vm_end)
-                and mm.map_count >= kernel.sys.config.max_map_count):
-            raise syscall_error(errno.EAGAIN, "madvise: splitting would exceed vm.max_map_count")
-        nv = vma_modify(design, vma, start, end, new)
+        try:
+            nv = vma_modify(design, vma, start, end, new)
+        except OSError as e:
+            if e.errno == errno.ENOMEM:            # madvise_update_vma reports it as EAGAIN
+                raise syscall_error(errno.EAGAIN, "madvise: splitting would exceed vm.max_map_count") from None
+            raise
         nv.vm_flags = new
         return
     if advice in (MADV_DONTNEED, MADV_DONTNEED_LOCKED, MADV_FREE):
@@ -142,7 +144,7 @@ def _advise_vma(kernel, task, vma, start: int, end: int, advice: int) -> None:
                 raise syscall_error(errno.EINVAL, "madvise: MADV_FREE needs private anonymous memory")
             return madvise_free(kernel, mm, vma, start, end)
         mm.update_hiwater_rss()
-        design.zap_range(mm, vma, start, end)
+        design.zap_range(mm, vma, start, end, drop_markers=False)
         return
     if advice == MADV_WILLNEED:
         return                                           # swap-in readahead: no swap yet
@@ -161,8 +163,10 @@ def _advise_vma(kernel, task, vma, start: int, end: int, advice: int) -> None:
         return shmem_punch_hole(kernel, vma, start, end)
     if advice == MADV_COLLAPSE:
         raise syscall_error(errno.EINVAL, "madvise: MADV_COLLAPSE: the model has no huge pages")
-    if advice in (MADV_GUARD_INSTALL, MADV_GUARD_REMOVE):
-        raise syscall_error(errno.EINVAL, "madvise: guard regions are not modelled yet")
+    if advice == MADV_GUARD_INSTALL:
+        return guard_install(kernel, task, vma, start, end)
+    if advice == MADV_GUARD_REMOVE:
+        return guard_remove(kernel, task, vma, start, end)
 
 
 def _populate(kernel, task, start: int, end: int, write: bool) -> None:
@@ -187,7 +191,9 @@ def _populate(kernel, task, start: int, end: int, write: bool) -> None:
             if e.addr > cur:
                 populate_range(kernel, task, vma, cur, e.addr & ~(PAGE_SIZE - 1), write)
             raise syscall_error(errno.EFAULT, "madvise: MADV_POPULATE hit SIGBUS") from None
-        except SegmentationFault:
+        except SegmentationFault as e:
+            if e.addr > cur:
+                populate_range(kernel, task, vma, cur, e.addr & ~(PAGE_SIZE - 1), write)
             raise syscall_error(errno.EFAULT, "madvise: MADV_POPULATE hit SIGSEGV") from None
         populate_range(kernel, task, vma, cur, seg_end, write)
         cur = seg_end
@@ -287,3 +293,48 @@ def shmem_punch_hole(kernel, vma, start: int, end: int) -> None:
         dead = pfns[(f.refcount[pfns] == 0) & (f.mapcount[pfns] == 0)]
         kernel.sys.lru.remove(dead)
         f.free_many(dead)
+
+
+def _valid_guard_vma(vma, allow_locked: bool) -> bool:
+    """is_valid_guard_vma(): not special, hugetlb or droppable (or locked, to install)."""
+    bad = VM_SPECIAL | VM_HUGETLB | VM_DROPPABLE | (0 if allow_locked else VM_LOCKED)
+    return not vma.vm_flags & bad
+
+
+def guard_install(kernel, task, vma, start: int, end: int) -> None:
+    """madvise_guard_install(): replace the range's pages with guard markers.
+
+    The VMA is marked VM_MAYBE_GUARD as a whole (sticky: never cleared, ignored by merging,
+    and it makes fork copy the page tables). An anonymous VMA gets its anon_vma first
+    (anon_vma_prepare), as Linux does. Present pages are zapped; every PTE of the range then
+    holds the guard marker: an access is SIGSEGV/SEGV_MAPERR, pagemap shows swap + guard.
+    """
+    from ..hw.pagetable import PTE_LEVEL  # noqa: F401
+    from ..mm.vmflags import VM_MAYBE_GUARD
+    from .oom import with_oom_retry
+    mm = task.mm
+    if not _valid_guard_vma(vma, allow_locked=False):
+        raise syscall_error(errno.EINVAL, "madvise: guard regions are not allowed on this mapping")
+    pt = kernel.sys.pagetables
+    with_oom_retry(kernel, task, lambda: pt.leaves(mm.pgd, start, end, alloc=True, acct=mm))
+    if vma.vm_file is None and hasattr(kernel.design, "avs"):
+        kernel.design.avs.prepare(vma)
+    vma.vm_flags |= VM_MAYBE_GUARD
+    mm.update_hiwater_rss()
+    kernel.design.zap_range(mm, vma, start, end, drop_markers=False)
+    rows_, los, his, _ = pt.leaves(mm.pgd, start, end)
+    for row, lo, hi in zip(rows_.tolist(), los.tolist(), his.tolist()):
+        vals = pt.rows[row, lo:hi]
+        pt.rows[row, lo:hi] = np.where(vals == 0, np.uint64(P.GUARD_PTE), vals)
+
+
+def guard_remove(kernel, task, vma, start: int, end: int) -> None:
+    """madvise_guard_remove(): clear guard markers in the range (VM_MAYBE_GUARD stays)."""
+    mm = task.mm
+    if not _valid_guard_vma(vma, allow_locked=True):
+        raise syscall_error(errno.EINVAL, "madvise: guard regions are not allowed on this mapping")
+    pt = kernel.sys.pagetables
+    rows_, los, his, _ = pt.leaves(mm.pgd, start, end)
+    for row, lo, hi in zip(rows_.tolist(), los.tolist(), his.tolist()):
+        vals = pt.rows[row, lo:hi]
+        pt.rows[row, lo:hi] = np.where(vals == np.uint64(P.GUARD_PTE), np.uint64(0), vals)

@@ -25,7 +25,7 @@ from ..mm.vma import VM_PKEY_MASK
 from ..errors import BusError, SegmentationFault
 from ..hw import pte as P
 from ..hw.frames import PG_anon, PG_dirty, ZERO_PFN
-from ..mm.vmflags import VM_EXEC, VM_GROWSDOWN, VM_LOCKED, VM_READ, VM_SHARED, VM_WRITE
+from ..mm.vmflags import VM_EXEC, VM_GROWSDOWN, VM_LOCKED, VM_MAYBE_GUARD, VM_READ, VM_SHARED, VM_WRITE
 from .oom import with_oom_retry
 
 _U64 = np.uint64
@@ -64,9 +64,25 @@ def check_access(kernel, task, addr: int, length: int, write: bool) -> list[tupl
             if last_off >= obj.npages:
                 bad = vma.addr_of_index(max(first_off, obj.npages))
                 raise BusError(max(bad, cur), pid=task.pid)
+        if vma.vm_flags & VM_MAYBE_GUARD:
+            g = first_guard(kernel, mm, cur, seg_end)
+            if g is not None:
+                kernel.sys.events.count("pgfault")
+                raise SegmentationFault(max(g, cur), SEGV_MAPERR, task.pid)
         segs.append(("ok", vma, cur, seg_end))
         cur = seg_end
     return segs
+
+
+def first_guard(kernel, mm, start: int, end: int) -> int | None:
+    """The first page of [start, end) holding a guard marker, or None."""
+    pt = kernel.sys.pagetables
+    rows_, los, his, addrs = pt.leaves(mm.pgd, start & ~(PAGE_SIZE - 1), end)
+    for row, lo, hi, a in zip(rows_.tolist(), los.tolist(), his.tolist(), addrs.tolist()):
+        hit = np.flatnonzero(pt.rows[row, lo:hi] == np.uint64(P.GUARD_PTE))
+        if len(hit):
+            return a + (int(hit[0]) << 12)
+    return None
 
 
 def _can_grow_stack(kernel, mm, vma, addr: int) -> bool:

@@ -182,12 +182,23 @@ def vma_modify(design, vma: VMA, start: int, end: int, newflags: int) -> VMA:
     merged = _merge_existing_range(design, g)
     if merged is not None:
         return merged
+    limit = design.sys.config.max_map_count
     if vma.vm_start < start:
+        _split_limit(mm, limit)
         split_vma(design, vma, start, new_below=True)
     if vma.vm_end > end:
+        _split_limit(mm, limit)
         split_vma(design, vma, end, new_below=False)
     vma.vm_flags = newflags
     return vma
+
+
+def _split_limit(mm, limit: int) -> None:
+    """split_vma(): refuse when the mm already has max_map_count VMAs."""
+    if mm.map_count >= limit:
+        import errno
+        from ..errors import syscall_error
+        raise syscall_error(errno.ENOMEM, "splitting the VMA would exceed vm.max_map_count")
 
 
 def _merge_existing_range(design, g: MergeRange) -> VMA | None:

@@ -30,6 +30,7 @@ class KernelConfig:
     overcommit_ratio: int = 50        # vm.overcommit_ratio (CommitLimit, mode 2)
     max_map_count: int = 65530        # vm.max_map_count
     rlimit_memlock: int = 8 << 20     # RLIMIT_MEMLOCK soft limit (bytes); root ignores it
+    rlimit_data: int = (1 << 64) - 1  # RLIMIT_DATA soft limit (bytes): unlimited
     rlimit_stack: int = 8 << 20       # RLIMIT_STACK (placement of mmap_base)
     capable_ipc_lock: bool = True     # the simulated processes run as root (CAP_IPC_LOCK)
     stack_guard_gap: int = 256 << 12  # stack_guard_gap (boot parameter), 1 MiB

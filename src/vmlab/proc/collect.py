@@ -31,7 +31,7 @@ from ..mm.mm_struct import MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, MM_SWAPENT
 from ..mm.vmflags import VM_HUGEPAGE, VM_LOCKED, VM_MAYSHARE, VM_NOHUGEPAGE, VM_SHARED, VM_WRITE
 from .maps import HEAP, STACK, VSYSCALL, MapsLine, perms_from_vm_flags, render_maps
 from .meminfo import render_meminfo
-from .pagemap import KPageState, kpagecount as _kpagecount, pagemap_entry, stable_page_flags
+from .pagemap import KPageState, guard_entry, kpagecount as _kpagecount, pagemap_entry, stable_page_flags
 from .smaps import PSS_SHIFT, SmapsStats, render_smaps_entry, render_smaps_rollup
 from .status import StatusInfo, TaskMem, render_status
 from .vmstat import render_vmstat
@@ -125,7 +125,7 @@ def vma_stats(machine, mm, vma) -> SmapsStats:
                 referenced=(fl & _U32(PG_referenced | PG_young)) != 0,
                 pte_dirty=(pv & P.NP_DIRTY) != 0, folio_dirty=(fl & _U32(PG_dirty)) != 0,
                 locked=locked, ksm=(fl & _U32(PG_ksm)) != 0)
-        sw = P.np_swap(vals)
+        sw = P.np_swap(vals) & ~P.np_marker(vals)
         if sw.any() and swap is not None:
             for e in vals[sw].tolist():
                 cnt = swap.swap_count(e)
@@ -302,6 +302,8 @@ def pagemap_entries(machine, task, addr: int, npages: int) -> list[int]:
             excl = normal and int(f.mapcount[pfn]) == 1
             out.append(pagemap_entry(True, False, file, excl, pfn=pfn,
                                      soft_dirty=soft or (sd and bool(e & P.SOFT_DIRTY))))
+        elif P.is_guard_pte(e):
+            out.append(guard_entry())
         else:
             out.append(pagemap_entry(False, True, False, False, swap_type=P.pte_swp_type(e),
                                      swap_offset=P.pte_swp_offset(e),

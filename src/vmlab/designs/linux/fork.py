@@ -25,7 +25,7 @@ import numpy as np
 
 from ...hw import pte as P
 from ...hw.frames import PG_anon, PG_anon_exclusive, ZERO_PFN
-from ...mm.vmflags import VM_MIXEDMAP, VM_PFNMAP, VM_SHARED, VM_UFFD_WP, VM_WIPEONFORK
+from ...mm.vmflags import VM_MAYBE_GUARD, VM_MIXEDMAP, VM_PFNMAP, VM_SHARED, VM_UFFD_WP, VM_WIPEONFORK
 
 _U32 = np.uint32
 _U64 = np.uint64
@@ -51,7 +51,9 @@ class Fork:
 
     @staticmethod
     def _vma_needs_copy(dst, src) -> bool:
-        if dst.vm_flags & (VM_PFNMAP | VM_MIXEDMAP | VM_UFFD_WP):
+        """vma_needs_copy(): VM_COPY_ON_FORK flags (guard markers live only in the page
+        tables, so VM_MAYBE_GUARD forces a copy) or an anon_vma."""
+        if dst.vm_flags & (VM_PFNMAP | VM_MIXEDMAP | VM_UFFD_WP | VM_MAYBE_GUARD):
             return True
         return src.anon_vma is not None
 
@@ -72,7 +74,7 @@ class Fork:
                     prow: np.ndarray, crow: np.ndarray, sl: slice) -> None:
         f = self.frames
         present = P.np_present(block)
-        swap = (block != 0) & ~present
+        swap = (block != 0) & ~present & ~P.np_marker(block)
         if swap.any():
             block = self._fork_swap_entries(cmm, block, swap)
         if present.any():

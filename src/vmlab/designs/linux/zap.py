@@ -8,6 +8,7 @@ Used by munmap, exit, MADV_DONTNEED, mremap's old range and MAP_FIXED replacemen
                          the page is freed once nothing references it
   present, zero page     just cleared (the zero page is never counted or freed)
   swap entry             free_swap_and_cache(); MM_SWAPENTS -1
+  PTE marker (guard)     cleared by munmap/exit; kept by MADV_DONTNEED (ZAP_FLAG_DROP_MARKER)
 Order: every PTE of the batch is cleared before any page is freed (Linux frees after the TLB
 flush through the mmu_gather).
 """
@@ -26,7 +27,7 @@ _U32 = np.uint32
 class Zap:
     """Mixin of LinuxDesign."""
 
-    def zap_range(self, mm, vma, start: int, end: int) -> None:
+    def zap_range(self, mm, vma, start: int, end: int, drop_markers: bool = True) -> None:
         rows_, los, his, _ = self.pt.leaves(mm.pgd, start, end)
         recency = not vma.vm_flags & (VM_SEQ_READ | VM_RAND_READ)
         dead_all = []
@@ -36,7 +37,8 @@ class Zap:
             if not nz.any():
                 continue
             present = P.np_present(vals)
-            swap = nz & ~present
+            marker = P.np_marker(vals)
+            swap = nz & ~present & ~marker
             if swap.any():
                 self._zap_swap_entries(mm, vals[swap])
             pv = vals[present]
@@ -55,7 +57,11 @@ class Zap:
                             self.sys.lru.mark_accessed(young)
                 self.rss_add(mm, pfn, -1)
                 dead_all.append(self.unmap_pages(vma, pfn))
-            self.pt.rows[row, lo:hi] = 0
+            if drop_markers or not marker.any():
+                self.pt.rows[row, lo:hi] = 0
+            else:
+                # MADV_DONTNEED leaves PTE markers (guard regions) in place
+                self.pt.rows[row, lo:hi] = np.where(marker, vals, np.uint64(0))
         for dead in dead_all:
             self.free_pages(dead)
 
