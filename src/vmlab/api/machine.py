@@ -22,6 +22,7 @@ from ..hw.pagetable import PageTables
 from ..kernel.task import Kernel
 from ..mm.system import KernelConfig, System
 from ..units import parse_size
+from .hostmalloc import tune_malloc
 from .process import Process
 
 
@@ -33,6 +34,7 @@ def designs() -> list[str]:
 class Machine:
     def __init__(self, ram: int | str = "64M", swap: int | str = "0", design: str = "linux",
                  config: KernelConfig | None = None, **overrides):
+        tune_malloc()
         ram_bytes = parse_size(ram, "ram")
         swap_bytes = parse_size(swap, "swap")
         if ram_bytes < 16 * PAGE_SIZE:

@@ -30,14 +30,16 @@ def mm_counter_of(flags: np.ndarray) -> np.ndarray:
 class PageOps:
     """Mixin for designs: needs ``self.frames``, ``self.sys``."""
 
-    def rss_add(self, mm, pfns: np.ndarray, sign: int = 1) -> None:
-        """add_mm_counter() for each page's kind."""
+    def rss_add(self, mm, pfns: np.ndarray, sign: int = 1, flags: np.ndarray | None = None) -> None:
+        """add_mm_counter() for each page's kind (``flags``: the pages' flags, if at hand)."""
         if not len(pfns):
             return
-        kinds = np.bincount(mm_counter_of(self.frames.flags[pfns]), minlength=4)
-        for k in (MM_FILEPAGES, MM_ANONPAGES, MM_SHMEMPAGES):
-            if kinds[k]:
-                mm.rss[k] += sign * int(kinds[k])
+        fl = self.frames.flags[pfns] if flags is None else flags
+        anon = np.count_nonzero(fl & _U32(PG_anon))
+        sb_not_anon = np.count_nonzero((fl & _U32(PG_anon | PG_swapbacked)) == _U32(PG_swapbacked))
+        mm.rss[MM_ANONPAGES] += sign * int(anon)
+        mm.rss[MM_SHMEMPAGES] += sign * int(sb_not_anon)
+        mm.rss[MM_FILEPAGES] += sign * int(len(pfns) - anon - sb_not_anon)
 
     def map_pages(self, vma, pfns: np.ndarray) -> None:
         """The rmap side of installing PTEs for existing pages: mapcount +1, mlock if locked.

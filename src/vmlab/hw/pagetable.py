@@ -280,6 +280,18 @@ class PageTables:
             i = j
         return out
 
+    @staticmethod
+    def groups(rows: np.ndarray, lo: np.ndarray, hi: np.ndarray):
+        """Batches for vector work over the tables from leaves(): all whole tables together as
+        one (rows, slice(0, 512)), then each partial table alone. Yields (rows, slice, k) with
+        k the positions of those tables in the input arrays."""
+        full = (lo == 0) & (hi == PTRS_PER_TABLE)
+        if full.any():
+            k = np.flatnonzero(full)
+            yield rows[k], slice(0, PTRS_PER_TABLE), k
+        for k in np.flatnonzero(~full).tolist():
+            yield rows[k:k + 1], slice(int(lo[k]), int(hi[k])), np.array([k])
+
     def alloc_tables(self, level: int, n: int, acct=None) -> np.ndarray:
         """n zeroed tables at once (frames first: all or nothing). Returns their rows."""
         pfns = self.frames.alloc_many(n)

@@ -60,44 +60,49 @@ class Fork:
     def _copy_page_range(self, pmm, cmm, vma, prows, plo, phi, crows) -> None:
         cow = vma.is_cow_mapping()
         shared = bool(vma.vm_flags & VM_SHARED)
-        full = (plo == 0) & (phi == 512)
-        groups = []
-        if full.any():
-            groups.append((prows[full], crows[full], slice(0, 512)))
-        for k in np.flatnonzero(~full).tolist():
-            groups.append((prows[k:k + 1], crows[k:k + 1], slice(int(plo[k]), int(phi[k]))))
-        for pr, cr, sl in groups:
-            block = self.pt.rows[pr, sl]                 # (ntables, width) copy
-            self._copy_block(pmm, cmm, block, cow, shared, pr, cr, sl)
+        for pr, sl, k in self.pt.groups(prows, plo, phi):
+            self._copy_block(cmm, pr, crows[k], sl, cow, shared)
 
-    def _copy_block(self, pmm, cmm, block: np.ndarray, cow: bool, shared: bool,
-                    prow: np.ndarray, crow: np.ndarray, sl: slice) -> None:
+    def _copy_block(self, cmm, prow: np.ndarray, crow: np.ndarray, sl: slice, cow: bool,
+                    shared: bool) -> None:
+        """copy_pte_range() over a block of tables at once (the hot path of fork)."""
         f = self.frames
-        present = P.np_present(block)
-        swap = (block != 0) & ~present & ~P.np_marker(block)
-        if swap.any():
-            block = self._fork_swap_entries(cmm, block, swap)
-        if present.any():
-            pv = block[present]
-            pfn = P.np_pfn(pv)
-            real = pfn != ZERO_PFN
-            rpfn = pfn[real]
-            if len(rpfn):
-                fl = f.flags[rpfn]
-                f.mapcount[rpfn] += 1
-                anon = (fl & _U32(PG_anon)) != 0
-                if anon.any():
-                    f.flags[rpfn[anon]] = fl[anon] & _U32(~PG_anon_exclusive & 0xFFFFFFFF)
-                self.rss_add(cmm, rpfn, +1)
-                self.stats.add("ptes_copied_fork", len(rpfn))
+        block = self.pt.rows[prow, sl]                     # a copy, (ntables, width)
+        flat = block.reshape(-1)
+        present = (flat & P.NP_PRESENT_ANY) != 0
+        npresent = int(np.count_nonzero(present))
+        if npresent != flat.size:
+            other = (flat != 0) & ~present
+            if other.any():
+                swap = other & ~P.np_marker(flat)
+                if swap.any():
+                    self._fork_swap_entries(cmm, flat, swap)
+        if npresent:
+            pv = flat if npresent == flat.size else flat[present]
+            pfn = pv.view(np.int64) >> 12             # in place below: no astype copy
+            pfn &= (1 << P.PFN_BITS) - 1
+            if (pfn == ZERO_PFN).any():
+                pfn = pfn[pfn != ZERO_PFN]
+            if len(pfn):
+                # folio_try_dup_anon_rmap_pte / folio_dup_file_rmap_pte: mapcount +1, and the
+                # page is no longer exclusive to one process (the flag only exists on anon pages)
+                f.mapcount[pfn] += 1
+                fl = f.flags[pfn]
+                self.rss_add(cmm, pfn, +1, flags=fl)
+                fl &= _U32(~PG_anon_exclusive & 0xFFFFFFFF)
+                f.flags[pfn] = fl
+                self.stats.add("ptes_copied_fork", len(pfn))
             if cow:
-                block[present] = pv & P.NP_NOT_RW
-            self.pt.rows[prow, sl] = block
-        child = block.copy()
-        child[present] &= P.NP_NOT_ACCESSED
-        if shared:
-            child[present] &= P.NP_NOT_DIRTY
-        self.pt.rows[crow, sl] = child
+                if npresent == flat.size:
+                    flat &= P.NP_NOT_RW
+                else:
+                    flat[present] = pv & P.NP_NOT_RW
+                self.pt.rows[prow, sl] = block
+        # the child's copy: old (and clean for shared mappings). Bits 5 and 6 are always 0 in
+        # swap PTEs and markers, so they can be cleared without looking.
+        mask = P.NP_NOT_ACCESSED & (P.NP_NOT_DIRTY if shared else np.uint64(0xFFFFFFFFFFFFFFFF))
+        np.bitwise_and(block, mask, out=block)
+        self.pt.rows[crow, sl] = block
 
-    def _fork_swap_entries(self, cmm, block, swap):
+    def _fork_swap_entries(self, cmm, flat, swap):
         raise NotImplementedError("fork of swap entries: swap is not modelled yet")

@@ -31,37 +31,41 @@ class Zap:
         rows_, los, his, _ = self.pt.leaves(mm.pgd, start, end)
         recency = not vma.vm_flags & (VM_SEQ_READ | VM_RAND_READ)
         dead_all = []
-        for row, lo, hi in zip(rows_.tolist(), los.tolist(), his.tolist()):
-            vals = self.pt.rows[row, lo:hi]
-            nz = vals != 0
-            if not nz.any():
-                continue
-            present = P.np_present(vals)
-            marker = P.np_marker(vals)
-            swap = nz & ~present & ~marker
-            if swap.any():
-                self._zap_swap_entries(mm, vals[swap])
-            pv = vals[present]
-            pfn = P.np_pfn(pv)
-            real = pfn != ZERO_PFN
-            pv, pfn = pv[real], pfn[real]
-            if len(pfn):
-                fl = self.frames.flags[pfn]
-                file = (fl & _U32(PG_anon)) == 0
-                if file.any():
-                    dirty = file & ((pv & P.NP_DIRTY) != 0)
-                    self.mark_dirty(pfn[dirty])
-                    if recency:
-                        young = pfn[file & ((pv & P.NP_ACCESSED) != 0)]
-                        if len(young):
-                            self.sys.lru.mark_accessed(young)
-                self.rss_add(mm, pfn, -1)
-                dead_all.append(self.unmap_pages(vma, pfn))
-            if drop_markers or not marker.any():
-                self.pt.rows[row, lo:hi] = 0
-            else:
-                # MADV_DONTNEED leaves PTE markers (guard regions) in place
-                self.pt.rows[row, lo:hi] = np.where(marker, vals, np.uint64(0))
+        for rows, sl, _k in self.pt.groups(rows_, los, his):
+            block = self.pt.rows[rows, sl]
+            flat = block.reshape(-1)
+            present = (flat & P.NP_PRESENT_ANY) != 0
+            npresent = int(np.count_nonzero(present))
+            keep = None
+            if npresent != flat.size:
+                nz = flat != 0
+                if not nz.any():
+                    continue
+                marker = P.np_marker(flat)
+                swap = nz & ~present & ~marker
+                if swap.any():
+                    self._zap_swap_entries(mm, flat[swap])
+                if not drop_markers and marker.any():
+                    keep = np.where(marker, flat, np.uint64(0)).reshape(block.shape)
+            if npresent:
+                pv = flat if npresent == flat.size else flat[present]
+                pfn = pv.view(np.int64) >> 12
+                pfn &= (1 << P.PFN_BITS) - 1
+                real = pfn != ZERO_PFN
+                if not real.all():
+                    pv, pfn = pv[real], pfn[real]
+                if len(pfn):
+                    fl = self.frames.flags[pfn]
+                    file = (fl & _U32(PG_anon)) == 0
+                    if file.any():
+                        self.mark_dirty(pfn[file & ((pv & P.NP_DIRTY) != 0)])
+                        if recency:
+                            young = pfn[file & ((pv & P.NP_ACCESSED) != 0)]
+                            if len(young):
+                                self.sys.lru.mark_accessed(young)
+                    self.rss_add(mm, pfn, -1, flags=fl)
+                    dead_all.append(self.unmap_pages(vma, pfn))
+            self.pt.rows[rows, sl] = 0 if keep is None else keep
         for dead in dead_all:
             self.free_pages(dead)
 
