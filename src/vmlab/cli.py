@@ -1,6 +1,121 @@
-"""The vmlab command (placeholder until the CLI lands)."""
+"""The ``vmlab`` command.
+
+    vmlab demo [--design D]            the built-in fork/COW demo, narrated
+    vmlab run SCENARIO [--design D]    run a scenario file (or a built-in name) and report
+    vmlab scenarios                    list the built-in scenarios
+    vmlab procfs SCENARIO PATH         run a scenario and print a /proc file at its end
+    vmlab bench [--size 1G] [--repeat 3]   model vs host kernel costs
+
+Exit status: 0 on success, 1 when a scenario's expectations were not met, 2 for bad usage or a
+bad scenario file (reported as one line naming file, line and field).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .errors import ScenarioError, VMLabError
+
+
+def _run_scenario(name: str, design: str | None, quiet: bool = False, check: bool = True):
+    from .report import RunReport
+    from .scenario import Runner, load, make_machine
+    sc = load(name)
+    over = {"design": design} if design else {}
+    m = make_machine(sc, **over)
+    rep = RunReport(m, verbose=not quiet)
+    runner = Runner(sc, m, on_checkpoint=rep.on_checkpoint, on_step=rep.on_step).run()
+    if check:
+        m.check()
+    return sc, m, runner, rep
+
+
+def cmd_run(args) -> int:
+    sc, m, runner, rep = _run_scenario(args.scenario, args.design, quiet=args.quiet)
+    print(f"vmlab: {sc.title or sc.path} (design {m.design.name}, ram {m.ram >> 20} MiB)")
+    print(rep.text(), end="")
+    if runner.unexpected:
+        print("\nsteps that failed (no '=>' expectation):")
+        for u in runner.unexpected:
+            print("  " + u)
+    if runner.mismatches:
+        print("\nexpectations not met:")
+        for u in runner.mismatches:
+            print("  " + u)
+        return 1
+    print("\nMachine.check(): consistent")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    args.scenario = "fork-cow"
+    args.quiet = False
+    return cmd_run(args)
+
+
+def cmd_scenarios(args) -> int:
+    from .scenario import builtin_names, load
+    for n in builtin_names():
+        print(f"{n:<24}{load(n).title}")
+    return 0
+
+
+def cmd_procfs(args) -> int:
+    sc, m, runner, rep = _run_scenario(args.scenario, args.design, quiet=True)
+    path = args.path
+    for pname, proc in runner.procs.items():
+        path = path.replace("{" + pname + "}", str(proc.pid))
+    print(m.procfs(path), end="")
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from .bench import run_bench
+    from .units import parse_size
+    run_bench(parse_size(args.size, "--size"), args.repeat, args.design or "linux")
+    return 0
 
 
 def main(argv=None) -> int:
-    print("vmlab")
-    return 0
+    ap = argparse.ArgumentParser(prog="vmlab", description="An executable model of virtual memory.")
+    sub = ap.add_subparsers(dest="cmd")
+    p = sub.add_parser("demo", help="fork a process with resident memory and watch COW happen")
+    p.add_argument("--design", default=None)
+    p.set_defaults(fn=cmd_demo)
+    p = sub.add_parser("run", help="run a scenario file or built-in scenario")
+    p.add_argument("scenario")
+    p.add_argument("--design", default=None)
+    p.add_argument("-q", "--quiet", action="store_true", help="only notes and checkpoints")
+    p.set_defaults(fn=cmd_run)
+    p = sub.add_parser("scenarios", help="list built-in scenarios")
+    p.set_defaults(fn=cmd_scenarios)
+    p = sub.add_parser("procfs", help="print a /proc file after running a scenario")
+    p.add_argument("scenario")
+    p.add_argument("path", help="e.g. /proc/{parent}/smaps (process names in braces)")
+    p.add_argument("--design", default=None)
+    p.set_defaults(fn=cmd_procfs)
+    p = sub.add_parser("bench", help="model vs host kernel: fault, fork, COW, munmap")
+    p.add_argument("--size", default="1G")
+    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--design", default=None)
+    p.set_defaults(fn=cmd_bench)
+    args = ap.parse_args(argv)
+    if not getattr(args, "fn", None):
+        ap.print_help()
+        return 2
+    try:
+        return args.fn(args)
+    except ScenarioError as e:
+        print(f"vmlab: {e}", file=sys.stderr)
+        return 2
+    except (ValueError, FileNotFoundError) as e:
+        print(f"vmlab: {e}", file=sys.stderr)
+        return 2
+    except VMLabError as e:
+        print(f"vmlab: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -62,13 +62,16 @@ class PageTables:
         self.ntables = 0
 
     # --- table allocation ---------------------------------------------------------------------
-    def _grow(self) -> None:
+    def _grow(self, need: int = 1) -> None:
+        """Add rows: an eighth more (at least 16, at least ``need``), so the pool stays close
+        to the tables in use (the bytes-per-page budget counts its capacity)."""
         cap = len(self.rows)
-        self.rows = np.concatenate([self.rows, np.zeros((cap, PTRS_PER_TABLE), np.uint64)])
-        self.row_pfn = np.concatenate([self.row_pfn, np.full(cap, -1, np.int64)])
-        self.row_level = np.concatenate([self.row_level, np.zeros(cap, np.int8)])
-        self.row_refs = np.concatenate([self.row_refs, np.zeros(cap, np.int32)])
-        self._free_rows = list(range(2 * cap - 1, cap - 1, -1)) + self._free_rows
+        add = max(16, cap // 8, need)
+        self.rows = np.concatenate([self.rows, np.zeros((add, PTRS_PER_TABLE), np.uint64)])
+        self.row_pfn = np.concatenate([self.row_pfn, np.full(add, -1, np.int64)])
+        self.row_level = np.concatenate([self.row_level, np.zeros(add, np.int8)])
+        self.row_refs = np.concatenate([self.row_refs, np.zeros(add, np.int32)])
+        self._free_rows = list(range(cap + add - 1, cap - 1, -1)) + self._free_rows
 
     def alloc_table(self, level: int, acct=None) -> int:
         """pte_alloc_one() / pmd_alloc_one() / ...: a zeroed table backed by a fresh frame.
@@ -295,8 +298,8 @@ class PageTables:
     def alloc_tables(self, level: int, n: int, acct=None) -> np.ndarray:
         """n zeroed tables at once (frames first: all or nothing). Returns their rows."""
         pfns = self.frames.alloc_many(n)
-        while len(self._free_rows) < n:
-            self._grow()
+        if len(self._free_rows) < n:
+            self._grow(n - len(self._free_rows))
         rows = np.array([self._free_rows.pop() for _ in range(n)], dtype=np.intp)
         self.rows[rows] = 0
         self.row_pfn[rows] = pfns
