@@ -58,6 +58,7 @@ def collect_violations(machine) -> list[str]:
     live = kernel.live_tasks()
     mms = [t.mm for t in live]
     mapcount = np.zeros(f.nframes, np.int64)
+    swap_refs: dict[tuple[int, int], int] = {}
     rows_seen: dict[int, int] = {}
     objects = {}
     committed = 0
@@ -94,7 +95,11 @@ def collect_violations(machine) -> list[str]:
                 nz = vals != 0
                 in_vma += int(nz.sum())
                 present = P.np_present(vals)
-                rss[MM_SWAPENTS] += int((nz & ~present & ~P.np_marker(vals)).sum())
+                swp = nz & ~present & ~P.np_marker(vals)
+                rss[MM_SWAPENTS] += int(swp.sum())
+                for e in vals[swp].tolist():
+                    key = (P.pte_swp_type(e), P.pte_swp_offset(e))
+                    swap_refs[key] = swap_refs.get(key, 0) + 1
                 if not present.any():
                     continue
                 pfn = P.np_pfn(vals[present])
@@ -170,11 +175,20 @@ def collect_violations(machine) -> list[str]:
         badm = (f.mapping[pfns] != obj.owner_id) | (f.index[pfns] != idx)
         if badm.any():
             out.append(f"{obj!r}: page at index {int(idx[badm][0])} does not point back at the object")
+        for e in obj.swap[obj.swap != 0].tolist():
+            key = (P.pte_swp_type(e), P.pte_swp_offset(e))
+            swap_refs[key] = swap_refs.get(key, 0) + 1
+        if obj.swap[idx].any():
+            out.append(f"{obj!r}: an index holds both a page and a swap entry")
+        if int((obj.swap != 0).sum()) != obj.nrswapped:
+            out.append(f"{obj!r}: nrswapped {obj.nrswapped} but {int((obj.swap != 0).sum())} entries")
         if obj.refs != len(obj.i_mmap) + getattr(obj, "extra_refs", 0):
             out.append(f"{obj!r}: refs {obj.refs} but {len(obj.i_mmap)} VMAs map it")
     rdiff = np.flatnonzero(expect_refs != f.refcount)
     for pfn in rdiff[:10].tolist():
         out.append(f"frame {pfn}: refcount {int(f.refcount[pfn])} but {int(expect_refs[pfn])} holders")
+    # --- swap: slot counts, the swap cache, slot contents
+    out += _check_swap(machine, swap_refs)
     # --- LRU membership
     user = ((f.flags & _U32(PG_buddy | PG_pgtable | PG_zero)) == 0) & ((f.mapcount > 0) | (f.refcount > 0))
     on_lru = (f.flags & _U32(PG_lru)) != 0
@@ -220,3 +234,42 @@ def _should_have_merged(design, a, b) -> bool:
     if a.vm_pgoff + a.pages() != b.vm_pgoff:
         return False
     return design.anon_mergeable(a, b, None) and design.anon_state_compatible(a, b)
+
+
+def _check_swap(machine, swap_refs: dict) -> list[str]:
+    """swap_map == references from swap PTEs and shmem objects, + SWAP_HAS_CACHE iff cached;
+    the swap cache and the frames agree; free slots hold no data."""
+    from .hw.content import NP_POISON
+    from .mm.swapfile import SWAP_HAS_CACHE
+    out = []
+    f = machine.system.frames
+    swap = machine.system.swap
+    for a in swap.areas:
+        if a is None:
+            continue
+        want = np.zeros(a.nslots, np.int64)
+        for (t, off), n in swap_refs.items():
+            if t == a.type:
+                want[off] += n
+        cached = a.cache >= 0
+        want[cached] |= SWAP_HAS_CACHE
+        want[0] = int(a.swap_map[0])
+        bad = np.flatnonzero(want != a.swap_map)
+        for off in bad[:10].tolist():
+            out.append(f"swap {a.type}:{off}: swap_map {int(a.swap_map[off]):#x} but "
+                       f"{int(want[off]) & 0x3F} reference(s){' + cache' if cached[off] else ''}")
+        inuse = int((a.swap_map[1:] != 0).sum())
+        if inuse != a.inuse:
+            out.append(f"swap {a.type}: inuse {a.inuse} but {inuse} slots in use")
+        for off in np.flatnonzero(cached).tolist():
+            pfn = int(a.cache[off])
+            if not int(f.flags[pfn]) & PG_swapcache or swap.entry_of(f.private[pfn]) != (a.type, off):
+                out.append(f"swap {a.type}:{off}: cached page {pfn} does not point back at the slot")
+        free = a.swap_map == 0
+        if ((a.dev.tokens != NP_POISON) & free).any():
+            out.append(f"swap {a.type}: a free slot still holds data")
+    sc = np.flatnonzero((f.flags & _U32(PG_swapcache)) != 0)
+    n_cached = sum(int((a.cache >= 0).sum()) for a in swap.areas if a is not None)
+    if len(sc) != n_cached:
+        out.append(f"swap cache: {len(sc)} frames flagged PG_swapcache but {n_cached} cached slots")
+    return out

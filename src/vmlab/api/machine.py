@@ -55,7 +55,7 @@ class Machine:
         self.ram = ram_bytes
         self.swap_size = swap_bytes
         if swap_bytes:
-            self.swapon(swap_bytes)
+            self.swapon(swap_bytes, name="/dev/vdb")
         self._procs: dict[int, Process] = {}
 
     def __repr__(self) -> str:
@@ -84,8 +84,24 @@ class Machine:
         raise syscall_error(errno.EBADF, f"mmap: fd {fd} is not an open file")
 
     # --- swap -------------------------------------------------------------------------------------------
-    def swapon(self, size: int | str, priority: int = -1):
-        raise NotImplementedError("swap areas are not modelled yet")
+    @property
+    def swap(self):
+        """The machine's swap areas and swap cache (mm/swapfile.py)."""
+        return self.system.swap
+
+    def swapon(self, size: int | str, priority: int | None = None, name: str | None = None) -> str:
+        """swapon(2): add a swap area of ``size``; returns its name (for swapoff and /proc/swaps).
+        Without a priority it gets the next lower negative one (-2 for the first), as Linux."""
+        from ..kernel.swapon import do_swapon
+        area = do_swapon(self.kernel, parse_size(size, "swap size"), priority, name)
+        return area.name
+
+    def swapoff(self, name: str | int) -> None:
+        """swapoff(2): bring every page of the area back into memory, then remove it.
+        ENOMEM (and no change) if they would not fit."""
+        from ..kernel.swapon import do_swapoff
+        do_swapoff(self.kernel, name)
+        self.kernel.after_syscall()
 
     # --- introspection --------------------------------------------------------------------------------
     def procfs(self, path: str) -> str:

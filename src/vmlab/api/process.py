@@ -41,6 +41,19 @@ def _cint(v: int, what: str) -> int:
     return v - (1 << 32) if v & 0x80000000 else v
 
 
+def _syscall(fn):
+    """Run the kernel's deferred work (kswapd) after every operation, failed or not."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(self, *a, **kw):
+        try:
+            return fn(self, *a, **kw)
+        finally:
+            self.machine.kernel.after_syscall()
+    return wrapper
+
+
 class Process:
     """A simulated process. Obtain one from Machine.spawn() or Process.fork()."""
 
@@ -79,6 +92,7 @@ class Process:
         return self.machine.kernel
 
     # --- mmap family ---------------------------------------------------------------------------
+    @_syscall
     def mmap(self, addr: int, length: int, prot: int, flags: int, fd: int = -1, offset: int = 0) -> int:
         """mmap(2). Returns the address of the new mapping."""
         k = self._k()
@@ -104,15 +118,18 @@ class Process:
             kmlock.mm_populate(k, self._task, a, kmmap.page_align(length))
         return a
 
+    @_syscall
     def munmap(self, addr: int, length: int) -> None:
         """munmap(2)."""
         kmmap.sys_munmap(self._k(), self._task, _ulong(addr, "munmap addr"), _ulong(length, "munmap length"))
 
+    @_syscall
     def mprotect(self, addr: int, length: int, prot: int) -> None:
         """mprotect(2)."""
         kmprotect.do_mprotect(self._k(), self._task, _ulong(addr, "mprotect addr"),
                               _ulong(length, "mprotect length"), _cint(prot, "mprotect prot"))
 
+    @_syscall
     def mremap(self, addr: int, old_len: int, new_len: int, flags: int = 0, new_addr: int = 0) -> int:
         """mremap(2). Returns the (possibly new) address."""
         k = self._k()
@@ -121,56 +138,67 @@ class Process:
             _ulong(new_len, "mremap new_len"), _cint(flags, "mremap flags") & 0xFFFFFFFF,
             _ulong(new_addr, "mremap new_addr")))
 
+    @_syscall
     def madvise(self, addr: int, length: int, advice: int) -> None:
         """madvise(2)."""
         kmadvise.do_madvise(self._k(), self._task, _ulong(addr, "madvise addr"),
                             _ulong(length, "madvise length"), _cint(advice, "madvise advice"))
 
+    @_syscall
     def mlock(self, addr: int, length: int) -> None:
         """mlock(2)."""
         kmlock.do_mlock(self._k(), self._task, _ulong(addr, "mlock addr"), _ulong(length, "mlock length"),
                         kmlock.VM_LOCKED)
 
+    @_syscall
     def mlock2(self, addr: int, length: int, flags: int = 0) -> None:
         """mlock2(2): flags 0 or MLOCK_ONFAULT."""
         kmlock.sys_mlock2(self._k(), self._task, _ulong(addr, "mlock2 addr"),
                           _ulong(length, "mlock2 length"), _cint(flags, "mlock2 flags") & 0xFFFFFFFF)
 
+    @_syscall
     def munlock(self, addr: int, length: int) -> None:
         """munlock(2)."""
         kmlock.do_munlock(self._k(), self._task, _ulong(addr, "munlock addr"), _ulong(length, "munlock length"))
 
+    @_syscall
     def mlockall(self, flags: int) -> None:
         """mlockall(2): MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT."""
         kmlock.do_mlockall(self._k(), self._task, _cint(flags, "mlockall flags"))
 
+    @_syscall
     def munlockall(self) -> None:
         """munlockall(2)."""
         kmlock.do_munlockall(self._k(), self._task)
 
+    @_syscall
     def brk(self, addr: int) -> int:
         """brk(2) as the raw system call: returns the new break (the old one on failure)."""
         return kbrk.sys_brk(self._k(), self._task, _ulong(addr, "brk addr"))
 
     # --- process lifecycle ----------------------------------------------------------------------
+    @_syscall
     def fork(self) -> "Process":
         """fork(2): a child with a copy-on-write copy of this address space."""
         k = self._k()
         child = kfork.do_fork(k, self._task)
         return self.machine._adopt(child)
 
+    @_syscall
     def exit(self, status: int = 0) -> None:
         """exit(2): the address space is torn down at once."""
         if self._task.alive:
             do_exit(self.machine.kernel, self._task, reason=f"exited with status {status}")
 
     # --- memory accesses -----------------------------------------------------------------------------
+    @_syscall
     def read(self, addr: int, length: int) -> bytes:
         """Load ``length`` bytes from ``addr`` (faulting pages in as the CPU would)."""
         k = self._k()
         addr, length = self._range(addr, length, "read")
         return uaccess.user_read(k, self._task, addr, length)
 
+    @_syscall
     def write(self, addr: int, data: bytes | bytearray | memoryview) -> None:
         """Store ``data`` at ``addr``."""
         k = self._k()
@@ -178,6 +206,7 @@ class Process:
         addr, _ = self._range(addr, len(data), "write")
         uaccess.user_write(k, self._task, addr, data)
 
+    @_syscall
     def fill(self, addr: int, length: int, byte: int) -> None:
         """memset(addr, byte, length)."""
         k = self._k()
@@ -186,6 +215,7 @@ class Process:
             raise ValueError(f"fill: byte must be 0..255, got {byte}")
         uaccess.user_fill(k, self._task, addr, length, byte)
 
+    @_syscall
     def touch(self, addr: int, length: int, write: bool = False) -> None:
         """One load per page of the range, or one store of the byte already there."""
         k = self._k()

@@ -123,6 +123,18 @@ class Design(ABC):
     def rmap_walk(self, pfn: int) -> Iterator[Mapping]:
         """Every (mm, vma, addr) that may map the page, as the design's reverse map finds it."""
 
+    @abstractmethod
+    def page_referenced(self, pfn: int) -> tuple[int, int]:
+        """folio_referenced(): young PTEs found (and cleared), OR of the mapping VMAs' flags."""
+
+    @abstractmethod
+    def try_to_unmap(self, pfn: int) -> bool:
+        """try_to_unmap(): replace every PTE mapping the page (swap PTE / none); True if none is left."""
+
+    @abstractmethod
+    def add_anon_rmap(self, vma: VMA, pfn: int, addr: int, exclusive: bool) -> None:
+        """Account a page coming back from swap as mapped at ``addr`` (rmap + mapcount)."""
+
     # --- costs and self-check ------------------------------------------------------------------------------
     @abstractmethod
     def metadata(self) -> dict[str, int]:

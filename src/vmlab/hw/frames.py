@@ -64,6 +64,7 @@ PG_mlocked = 1 << 14
 PG_anon_exclusive = 1 << 15  # PG_mappedtodisk reused for anon pages (PageAnonExclusive)
 PG_idle = 1 << 16            # page_idle (CONFIG_PAGE_IDLE_FLAG)
 PG_young = 1 << 17
+PG_readahead = 1 << 18       # PG_reclaim's alias on a page read ahead (swap readahead)
 # Not flags in Linux but page *types* or bits of ->mapping; kept here for one-array speed.
 PG_anon = 1 << 24            # folio->mapping has PAGE_MAPPING_ANON set
 PG_buddy = 1 << 25           # free, in the buddy allocator (PageBuddy page type)
@@ -77,7 +78,7 @@ FLAG_NAMES = {
     PG_reserved: "reserved", PG_private: "private", PG_writeback: "writeback",
     PG_reclaim: "reclaim", PG_swapbacked: "swapbacked", PG_unevictable: "unevictable",
     PG_mlocked: "mlocked", PG_anon_exclusive: "anon_exclusive", PG_idle: "idle",
-    PG_young: "young", PG_anon: "anon", PG_buddy: "buddy", PG_pgtable: "pgtable",
+    PG_young: "young", PG_readahead: "readahead", PG_anon: "anon", PG_buddy: "buddy", PG_pgtable: "pgtable",
     PG_zero: "zero", PG_ksm: "ksm",
 }
 
@@ -157,15 +158,19 @@ class FrameTable:
         self.pgalloc = 0
         self.pgfree = 0
         # callbacks handed down from above
-        self.reclaim: Callable[[int], int] | None = None     # (frames wanted) -> frames freed
+        self.reclaim: Callable[[int], int] | None = None     # (free frames wanted) -> frames freed
+        self.low_mark = 0                                     # the min watermark, set from above
         self.on_alloc: Callable[[], None] | None = None       # watermark check (kswapd wake)
 
     # --- allocation ----------------------------------------------------------------------------
     def _ensure(self, n: int) -> None:
-        if self.nfree >= n:
+        """Make n frames available: below the min watermark (``self.low_mark``) the caller
+        reclaims first (direct reclaim, a callback handed down from above); only when there
+        are still fewer than n free frames does the allocation fail."""
+        if self.nfree - n >= self.low_mark:
             return
         if self.reclaim is not None:
-            self.reclaim(n - self.nfree)
+            self.reclaim(n + self.low_mark)
         if self.nfree < n:
             raise OutOfFrames(n)
 
@@ -260,11 +265,13 @@ class FrameTable:
         """The allocator's own invariants: the free stack and PG_buddy agree."""
         out = []
         free = self.free_stack[:self.nfree]
-        if len(np.unique(free)) != self.nfree:
+        on_stack = np.zeros(self.nframes, bool)
+        on_stack[free] = True
+        if int(on_stack.sum()) != self.nfree:
             out.append("frames: a pfn appears twice on the free stack")
-        buddy = np.flatnonzero(self.flags & PG_buddy)
-        if len(buddy) != self.nfree or not np.array_equal(np.sort(free), buddy):
-            out.append(f"frames: {len(buddy)} frames flagged free but {self.nfree} on the free stack")
+        buddy = (self.flags & PG_buddy) != 0
+        if not np.array_equal(on_stack, buddy):
+            out.append(f"frames: {int(buddy.sum())} frames flagged free but {self.nfree} on the free stack")
         bad = np.flatnonzero((self.flags & PG_buddy).astype(bool) & (self.content != NP_POISON))
         if len(bad):
             out.append(f"frames: free pfn {int(bad[0])} is not poisoned")

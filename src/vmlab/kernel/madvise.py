@@ -147,7 +147,7 @@ def _advise_vma(kernel, task, vma, start: int, end: int, advice: int) -> None:
         design.zap_range(mm, vma, start, end, drop_markers=False)
         return
     if advice == MADV_WILLNEED:
-        return                                           # swap-in readahead: no swap yet
+        return madvise_willneed(kernel, mm, vma, start, end)
     if advice in (MADV_COLD, MADV_PAGEOUT):
         if f & (VM_LOCKED | VM_PFNMAP | VM_HUGETLB):
             raise syscall_error(errno.EINVAL, "madvise: not allowed on a locked or PFN mapping")
@@ -338,3 +338,30 @@ def guard_remove(kernel, task, vma, start: int, end: int) -> None:
     for row, lo, hi in zip(rows_.tolist(), los.tolist(), his.tolist()):
         vals = pt.rows[row, lo:hi]
         pt.rows[row, lo:hi] = np.where(vals == np.uint64(P.GUARD_PTE), np.uint64(0), vals)
+
+
+def madvise_willneed(kernel, mm, vma, start: int, end: int) -> None:
+    """madvise_willneed(): start reading swapped pages of the range back into the swap cache
+    (anonymous: the swap PTEs, swapin_walk_ops; shmem: the object's swap entries). Nothing
+    gets mapped; a later fault finds the page cached (a minor fault)."""
+    from ..mm.swap_state import read_swap_page
+    sysm = kernel.sys
+    swap = sysm.swap
+    obj = vma.vm_file
+    if obj is not None and getattr(obj, "is_shmem", False):
+        lo, hi = vma.linear_page_index(start), min(vma.linear_page_index(end), len(obj.swap))
+        ents = obj.swap[lo:hi]
+        targets = [int(e) for e in ents[ents != 0]]
+    else:
+        pt = sysm.pagetables
+        targets = []
+        rows_, los, his, _ = pt.leaves(mm.pgd, start, end)
+        for row, lo, hi in zip(rows_.tolist(), los.tolist(), his.tolist()):
+            vals = pt.rows[row, lo:hi]
+            sw = P.np_swap(vals) & ~P.np_marker(vals)
+            targets += [int(e) for e in vals[sw]]
+    for e in targets:
+        t, off = P.pte_swp_type(e), P.pte_swp_offset(e)
+        if swap.cache_lookup(t, off) >= 0 or sysm.frames.nfree <= sysm.watermarks()["min"]:
+            continue
+        read_swap_page(sysm, t, off)

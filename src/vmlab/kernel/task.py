@@ -51,6 +51,23 @@ class Kernel:
         self.tasks: dict[int, Task] = {}
         self.next_pid = self.FIRST_PID
         self.committed_pages = 0          # vm_committed_as (Committed_AS), in pages
+        from ..reclaim import Reclaimer
+        self.reclaimer = Reclaimer(self)
+        system.frames.reclaim = self.reclaimer.direct_reclaim
+        system.frames.on_alloc = self.reclaimer.on_alloc
+        system.frames.low_mark = system.watermarks()["min"]
+
+    def reclaim_pages(self, pfns) -> int:
+        """MADV_PAGEOUT's reclaim_pages()."""
+        return self.reclaimer.reclaim_pages(list(pfns))
+
+    def shmem_objects(self) -> list:
+        """Every live shmem object (registered page owners that are shmem)."""
+        return [o for o in self.sys.frames.owners.live().values() if getattr(o, "is_shmem", False)]
+
+    def after_syscall(self) -> None:
+        """Work the kernel's threads do between the processes' operations: kswapd."""
+        self.reclaimer.run_kswapd()
 
     def swap_pages(self) -> int:
         """total_swap_pages (0 until a swap area is on)."""

@@ -112,7 +112,7 @@ def _grow_stack(kernel, mm, vma, addr: int) -> None:
 
 
 def access_range(kernel, task, addr: int, length: int, write: bool):
-    """Phases 1 and 2; returns the (vma, start, end) segments, faulted in and ready."""
+    """Phase 1, then the segments (vma, start, end) to access, stack growth applied."""
     segs = check_access(kernel, task, addr, length, write)
     out = []
     for s in segs:
@@ -121,9 +121,37 @@ def access_range(kernel, task, addr: int, length: int, write: bool):
             continue
         _, vma, start, end = s
         out.append((vma, start, end))
-    for vma, start, end in out:
-        fault_in(kernel, task, vma, start, end, write)
     return out
+
+
+def chunk_pages(kernel) -> int:
+    """How many pages the CPU is modelled to fault and touch before moving on: one page table
+    at most, and at most an eighth of RAM, so that under memory pressure the pages of a chunk
+    are still resident when they are touched (reclaim can only run while a chunk faults)."""
+    return max(1, min(512, kernel.sys.frames.nframes // 8))
+
+
+def accessed_chunks(kernel, task, addr: int, length: int, write: bool):
+    """Phases 1-3: yields (vma, start, end) chunks that are faulted in and ready to access;
+    the caller accesses each chunk before asking for the next."""
+    step = chunk_pages(kernel) << 12
+    for vma, start, end in access_range(kernel, task, addr, length, write):
+        cur = start
+        while cur < end:
+            page = cur & ~(PAGE_SIZE - 1)
+            nxt = min(end, page + step, (page | ((1 << 21) - 1)) + 1)   # never past a page table
+            ensure_faulted(kernel, task, vma, cur, nxt, write)
+            yield vma, cur, nxt
+            cur = nxt
+
+
+def ensure_faulted(kernel, task, vma, start: int, end: int, write: bool) -> None:
+    """fault_in() until every page of the chunk is present (and writable for a write): a
+    fault may enter reclaim and evict a page of the same chunk that faulted a moment ago."""
+    for _ in range(64):
+        if fault_in(kernel, task, vma, start, end, write) == 0:
+            return
+    raise AssertionError("ensure_faulted: no progress after 64 rounds of faults (thrashing)")
 
 
 def fault_in(kernel, task, vma, start: int, end: int, write: bool) -> int:
@@ -189,7 +217,7 @@ def _hw_touch(kernel, mm, start: int, end: int, write: bool):
 def user_read(kernel, task, addr: int, length: int) -> bytes:
     f = kernel.sys.frames
     out = bytearray()
-    for vma, start, end in access_range(kernel, task, addr, length, False):
+    for vma, start, end in accessed_chunks(kernel, task, addr, length, False):
         for row, lo, hi, a in _hw_touch(kernel, task.mm, start, end, False):
             pfns = P.np_pfn(kernel.sys.pagetables.rows[row, lo:hi]).tolist()
             for k, pfn in enumerate(pfns):
@@ -203,7 +231,7 @@ def user_read(kernel, task, addr: int, length: int) -> bytes:
 def user_write(kernel, task, addr: int, data: bytes) -> None:
     f = kernel.sys.frames
     pos = 0
-    for vma, start, end in access_range(kernel, task, addr, len(data), True):
+    for vma, start, end in accessed_chunks(kernel, task, addr, len(data), True):
         for row, lo, hi, a in _hw_touch(kernel, task.mm, start, end, True):
             pfns = P.np_pfn(kernel.sys.pagetables.rows[row, lo:hi]).tolist()
             for k, pfn in enumerate(pfns):
@@ -219,7 +247,7 @@ def user_fill(kernel, task, addr: int, length: int, byte: int) -> None:
     """memset(): whole pages become a uniform token in one vector operation."""
     f = kernel.sys.frames
     byte &= 0xFF
-    for vma, start, end in access_range(kernel, task, addr, length, True):
+    for vma, start, end in accessed_chunks(kernel, task, addr, length, True):
         for row, lo, hi, a in _hw_touch(kernel, task.mm, start, end, True):
             pfns = P.np_pfn(kernel.sys.pagetables.rows[row, lo:hi])
             first_full = 0 if start <= a else 1
@@ -230,7 +258,7 @@ def user_fill(kernel, task, addr: int, length: int, byte: int) -> None:
                 full = pfns[first_full:last_full]
                 f.contents.release_many(f.content[full])
                 f.content[full] = byte
-            for k in set(range(npages)) - set(range(first_full, last_full)):
+            for k in sorted(set(range(npages)) - set(range(first_full, last_full))):
                 pfn = int(pfns[k])
                 page = a + (k << 12)
                 s, e = max(start, page), min(end, page + PAGE_SIZE)
@@ -239,7 +267,7 @@ def user_fill(kernel, task, addr: int, length: int, byte: int) -> None:
 
 def user_touch(kernel, task, addr: int, length: int, write: bool) -> None:
     """One load (or one store of the byte already there) per page: faults and A/D bits only."""
-    for vma, start, end in access_range(kernel, task, addr, length, write):
+    for vma, start, end in accessed_chunks(kernel, task, addr, length, write):
         for _ in _hw_touch(kernel, task.mm, start, end, write):
             pass
 

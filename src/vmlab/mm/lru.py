@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..hw.frames import (PG_active, PG_lru, PG_mlocked, PG_referenced, PG_swapbacked,
+from ..hw.frames import (PG_active, PG_lru, PG_mlocked, PG_referenced, PG_swapbacked, PG_workingset,
                          PG_unevictable, PG_idle, FrameTable)
 
 LRU_INACTIVE_ANON, LRU_ACTIVE_ANON, LRU_INACTIVE_FILE, LRU_ACTIVE_FILE, LRU_UNEVICTABLE = range(5)
@@ -44,6 +44,7 @@ class LRU:
         self.frames = frames
         self.events = events
         self.seq = 1
+        self.nonresident_age = 0      # lruvec->nonresident_age (mm/workingset.c)
 
     def _next_seq(self, n: int) -> np.ndarray:
         s = np.arange(self.seq, self.seq + n, dtype=np.int64)
@@ -129,6 +130,35 @@ class LRU:
                 self.events.count("pgdeactivate")
             f.flags[pfn] = fl & ~(PG_active | PG_referenced)
             f.lru_seq[pfn] = self._next_seq(1)[0]
+
+    # --- workingset (mm/workingset.c) --------------------------------------------------------------
+    def workingset_eviction(self, pfn: int) -> int:
+        """The shadow entry left behind by an evicted page: its eviction age and whether it
+        was part of the workingset (PG_workingset). Never 0."""
+        self.nonresident_age += 1
+        ws = 1 if int(self.frames.flags[pfn]) & PG_workingset else 0
+        return ((self.nonresident_age + 1) << 1) | ws
+
+    def workingset_refault(self, shadow: int, anon: bool) -> bool:
+        """workingset_refault(): count the refault; was the page evicted recently enough
+        (refault distance within the workingset) to start on the active list?"""
+        kind = "anon" if anon else "file"
+        self.events.count(f"workingset_refault_{kind}")
+        eviction = (shadow >> 1) - 1
+        distance = self.nonresident_age - eviction
+        sizes = self.sizes()
+        ws = sizes[LRU_ACTIVE_FILE]
+        if anon:
+            ws += sizes[LRU_INACTIVE_FILE] + sizes[LRU_ACTIVE_ANON]
+        else:
+            ws += sizes[LRU_ACTIVE_ANON] + sizes[LRU_INACTIVE_ANON]
+        if distance > ws:
+            return False
+        self.nonresident_age += 1
+        self.events.count(f"workingset_activate_{kind}")
+        if shadow & 1:
+            self.events.count(f"workingset_restore_{kind}")
+        return True
 
     # --- mlock (mm/mlock.c) ---------------------------------------------------------------------------
     def mlock_new(self, pfns: np.ndarray | int) -> None:

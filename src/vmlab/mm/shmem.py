@@ -98,3 +98,55 @@ class ShmemObject:
 
     def __repr__(self) -> str:
         return f"ShmemObject(ino={self.ino}, size={self.size:#x}, name={self.name!r})"
+
+
+# --- swap (mm/shmem.c: shmem_writeout, shmem_swapin_folio) -------------------------------------
+def shmem_writeout(system, obj: ShmemObject, pfn: int) -> bool:
+    """Move a cached shmem page to the swap cache: the object now holds the slot (count 1)
+    where it held the page; the page keeps one reference (the swap cache's instead of the
+    page cache's) and is written by the caller. False if no swap slot is free."""
+    from ..hw import pte as P
+    slot = system.swap.get_swap_page()
+    if slot is None:
+        return False
+    t, off = slot
+    f = system.frames
+    i = int(f.index[pfn])
+    assert int(obj.pages[i]) == pfn, "shmem_writeout: page not in its object"
+    obj.pages[i] = -1
+    obj.nrpages -= 1
+    f.refcount[pfn] -= 1                      # the page cache's reference ...
+    system.swap.add_to_cache(t, off, pfn)     # ... becomes the swap cache's
+    system.swap.areas[t].swap_map[off] += 1   # swap_shmem_alloc(): the object's reference
+    obj.swap[i] = np.uint64(P.swp_entry_to_pte(t, off))
+    obj.nrswapped += 1
+    f.mapping[pfn] = -1
+    return True
+
+
+def shmem_swapin(system, obj: ShmemObject, i: int, read_page) -> int:
+    """shmem_swapin_folio(): bring object page ``i`` back from swap into the page cache.
+
+    The page comes from the swap cache or is read (``read_page(t, off)`` -> pfn, a major
+    fault for the caller to count); it then leaves the swap cache, the object's slot
+    reference is dropped, and the page is cached again, dirty. Returns (pfn, major)."""
+    from ..hw import pte as P
+    from ..hw.frames import PG_dirty
+    e = int(obj.swap[i])
+    t, off = P.pte_swp_type(e), P.pte_swp_offset(e)
+    pfn = system.swap.cache_lookup(t, off)
+    major = pfn < 0
+    if major:
+        pfn = read_page(t, off)
+    f = system.frames
+    system.swap.delete_from_cache(pfn)
+    obj.swap[i] = 0
+    obj.nrswapped -= 1
+    system.swap.free(t, off)
+    obj.pages[i] = pfn
+    obj.nrpages += 1
+    f.refcount[pfn] += 1
+    f.mapping[pfn] = obj.owner_id
+    f.index[pfn] = i
+    f.flags[pfn] |= np.uint32(PG_dirty)
+    return pfn, major

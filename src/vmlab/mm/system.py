@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from ..hw.frames import FrameTable
 from ..hw.pagetable import PageTables
 from .lru import LRU
+from .swapfile import SwapSystem
 from .vmstat import VMEvents
 
 
@@ -39,6 +40,8 @@ class KernelConfig:
     pkeys: bool = True                # the CPU has PKU: exec-only mappings are unreadable
                                       # (SEGV_PKUERR) and smaps shows ProtectionKey:
     watermark_scale_factor: int = 10  # vm.watermark_scale_factor
+    swappiness: int = 60              # vm.swappiness
+    page_cluster: int = 3             # vm.page-cluster: swap readahead of 2^3 pages
     kernel_release: str = "6.18.44"
 
     @property
@@ -55,9 +58,13 @@ class System:
     lru: LRU = None  # type: ignore[assignment]
     next_ino: int = 1000
 
+    swap: SwapSystem = None  # type: ignore[assignment]
+
     def __post_init__(self) -> None:
         if self.lru is None:
             self.lru = LRU(self.frames, self.events)
+        if self.swap is None:
+            self.swap = SwapSystem(self.frames)
 
     def watermarks(self) -> dict[str, int]:
         """__setup_per_zone_wmarks() for the machine's single zone, in pages.
@@ -69,7 +76,9 @@ class System:
         managed = self.frames.nframes
         kbytes = managed * 4
         mfk = min(max(math.isqrt(kbytes * 16), 128), 262144)
-        wmin = mfk >> 2
+        # Linux never runs on a few MiB; the 128 kB floor would reserve all of a tiny model
+        # machine, so the minimum is capped at 1/32 of RAM (docs/deviations.md)
+        wmin = min(mfk >> 2, managed // 32)
         step = max(wmin >> 2, managed * self.config.watermark_scale_factor // 10000)
         return {"min": wmin, "low": wmin + step, "high": wmin + 2 * step, "min_free_kbytes": mfk}
 
@@ -78,9 +87,18 @@ class System:
         return self.watermarks()["high"]
 
     def swap_free_entries(self, entries) -> None:
-        """Release swap slots named by swap PTE values (the swap layer installs the real one)."""
-        if len(entries):
-            raise AssertionError("swap_free_entries: no swap layer")
+        """Release the slot references held by swap entries (swap PTE values) of a dying
+        shmem object; cached pages whose slot became free leave the swap cache."""
+        from ..hw import pte as P
+        for e in [int(x) for x in entries]:
+            t, off = P.pte_swp_type(e), P.pte_swp_offset(e)
+            pfn = self.swap.cache_lookup(t, off)
+            self.swap.free(t, off)
+            if pfn >= 0 and self.swap.count(t, off) == 0 and int(self.frames.mapcount[pfn]) == 0:
+                self.swap.delete_from_cache(pfn)
+                if int(self.frames.refcount[pfn]) == 0:
+                    self.lru.remove(pfn)
+                    self.frames.free(pfn)
 
     def get_next_ino(self) -> int:
         """get_next_ino(): shmem inode numbers for /proc/PID/maps."""

@@ -107,7 +107,7 @@ def vma_stats(machine, mm, vma) -> SmapsStats:
     mss = SmapsStats()
     f = machine.system.frames
     pt = machine.system.pagetables
-    swap = getattr(machine, "swap", None)
+    swap = machine.system.swap
     locked = bool(vma.vm_flags & VM_LOCKED)
     rows_, los, his, _ = pt.leaves(mm.pgd, vma.vm_start, vma.vm_end)
     for row, lo, hi in zip(rows_.tolist(), los.tolist(), his.tolist()):
@@ -206,7 +206,7 @@ def node_stats(machine) -> dict[str, int]:
     shmem = sb & ~anon & ~typed & ~swapcache & (f.mapping >= 0)
     pagecache = ~anon & ~typed & (f.mapping >= 0) & ~swapcache
     lru = sysm.lru.sizes()
-    swap = getattr(machine, "swap", None)
+    swap = sysm.swap
     return {
         "nr_free_pages": int(f.nfree),
         "nr_anon_pages": int((anon & mapped).sum()),
@@ -344,7 +344,21 @@ def kpagecount(machine, pfn: int) -> int:
 _PID_RE = re.compile(r"^/proc/(\d+|self)/(maps|smaps|smaps_rollup|status)$")
 
 
+def render_swaps(machine) -> str:
+    """/proc/swaps (mm/swapfile.c: swap_show): name, type, size and use in kB, priority."""
+    out = ["Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n"]
+    for a in machine.system.swap.live_areas():
+        size, used = a.pages * 4, a.inuse * 4
+        pad = 40 - len(a.name) if len(a.name) < 40 else 1
+        tab_s = "\t" if size < 10000000 else ""
+        tab_u = "\t" if used < 10000000 else ""
+        out.append(f"{a.name}{' ' * pad}partition\t{size}\t{tab_s}{used}\t{tab_u}{a.prio}\n")
+    return "".join(out)
+
+
 def render_path(machine, path: str) -> str:
+    if path == "/proc/swaps":
+        return render_swaps(machine)
     if path == "/proc/meminfo":
         return render_meminfo_for(machine)
     if path == "/proc/vmstat":

@@ -22,6 +22,8 @@ from .fork import Fork
 from .move import Move
 from .protect import Protect
 from .rmap import Rmap
+from .swap import SwapPaths
+from ..reclaimops import ReclaimOps
 from .zap import Zap
 
 
@@ -30,7 +32,8 @@ def _had_uncowed_parents(vma) -> bool:
     return vma is not None and vma.anon_vma is not None and len(vma.anon_vma_chain) != 1
 
 
-class LinuxDesign(AnonFaults, ShmemFaults, Zap, Fork, Protect, Move, Rmap, PageOps, Design):
+class LinuxDesign(SwapPaths, AnonFaults, ShmemFaults, Zap, Fork, Protect, Move, Rmap, ReclaimOps,
+                  PageOps, Design):
     name = "linux"
     description = "Linux 6.x: anon_vma/anon_vma_chain rmap, zero page, exclusive reuse, shmem"
 

@@ -154,6 +154,3 @@ class AnonFaults:
         nfaults = int(present.sum()) + n_new
         ev.count("pgfault", nfaults)
         self.stats.add("faults_wp", int(present.sum()))
-
-    def _do_swap_page(self, mm, vma, row, idx, base, write):
-        raise NotImplementedError("do_swap_page: swap is not modelled yet")

@@ -43,6 +43,21 @@ class ShmemFaults:
         self.sys.lru.add(pfns)
         return pfns
 
+    def shmem_get(self, obj, pgoff: int) -> int:
+        """shmem_get_folio(): the page at ``pgoff`` — cached, read back from swap (a major
+        fault), or newly allocated. Frames must have been reserved by the caller."""
+        pfn = int(obj.pages[pgoff])
+        if pfn >= 0:
+            return pfn
+        if obj.swap[pgoff]:
+            from ...mm.shmem import shmem_swapin
+            from ...mm.swap_state import swapin_readahead
+            pfn, major = shmem_swapin(self.sys, obj, pgoff, lambda t, off: swapin_readahead(self.sys, t, off))
+            if major:
+                self.sys.events.count("pgmajfault")
+            return pfn
+        return int(self.shmem_alloc_pages(obj, np.array([pgoff], np.int64))[0])
+
     def _fault_shared(self, mm, vma, row: int, idx: np.ndarray, base: int, write: bool) -> None:
         obj = vma.vm_file
         ev = self.sys.events
@@ -71,7 +86,10 @@ class ShmemFaults:
         if absent.any():
             self.frames.reserve(int(absent.sum()))
             absent = obj.pages[pgoffs] < 0
-            self.shmem_alloc_pages(obj, pgoffs[absent])
+            swapped = absent & (obj.swap[pgoffs] != 0)
+            for off in pgoffs[swapped].tolist():
+                self.shmem_get(obj, int(off))
+            self.shmem_alloc_pages(obj, pgoffs[absent & ~swapped])
         pfns = obj.pages[pgoffs].astype(np.intp)
         self.map_pages(vma, pfns)
         self.frames.flags[pfns] |= _U32(PG_dirty)
@@ -89,7 +107,7 @@ class ShmemFaults:
         # batch are mapped by their own fault). Then every slot is its own fault.
         lo_off = max(int(pgoffs[0]) - nr, 0)
         hi_off = min(int(pgoffs[-1]) + nr + 1, len(obj.pages))
-        if nr <= 1 or not cached_before[lo_off:hi_off].any():
+        if nr <= 1 or not (cached_before[lo_off:hi_off].any() or obj.swap[lo_off:hi_off].any()):
             self.frames.reserve(len(idx))
             pfns = self.shmem_alloc_pages(obj, pgoffs)
             self._shmem_map(mm, vma, row, idx, pfns)
@@ -120,10 +138,11 @@ class ShmemFaults:
                 # do_fault_around() -> filemap_map_pages(): cached pages only
                 self._shmem_map(mm, vma, row, win[cand], obj.pages[offs[cand]].astype(np.intp))
             if self.pt.rows[row, i] == 0:
-                # not cached: shmem_fault() allocates, finish_fault() maps
+                # not cached: shmem_fault() swaps it in or allocates it, finish_fault() maps
                 self.frames.reserve(1)
-                pfn = self.shmem_alloc_pages(obj, np.array([pgoffs[k]], np.int64))
-                self._shmem_map(mm, vma, row, np.array([i], np.intp), pfn)
+                if self.pt.rows[row, i] == 0:
+                    pfn = self.shmem_get(obj, int(pgoffs[k]))
+                    self._shmem_map(mm, vma, row, np.array([i], np.intp), np.array([pfn], np.intp))
             self.sys.events.count("pgfault")
             self.stats.add("faults_shmem")
             done[k] = True

@@ -71,12 +71,13 @@ class Fork:
         flat = block.reshape(-1)
         present = (flat & P.NP_PRESENT_ANY) != 0
         npresent = int(np.count_nonzero(present))
+        parent_changed = False
         if npresent != flat.size:
             other = (flat != 0) & ~present
             if other.any():
                 swap = other & ~P.np_marker(flat)
                 if swap.any():
-                    self._fork_swap_entries(cmm, flat, swap)
+                    parent_changed = self._fork_swap_entries(cmm, flat, swap)
         if npresent:
             pv = flat if npresent == flat.size else flat[present]
             pfn = pv.view(np.int64) >> 12             # in place below: no astype copy
@@ -97,12 +98,11 @@ class Fork:
                     flat &= P.NP_NOT_RW
                 else:
                     flat[present] = pv & P.NP_NOT_RW
-                self.pt.rows[prow, sl] = block
+                parent_changed = True
+        if parent_changed:
+            self.pt.rows[prow, sl] = block
         # the child's copy: old (and clean for shared mappings). Bits 5 and 6 are always 0 in
         # swap PTEs and markers, so they can be cleared without looking.
         mask = P.NP_NOT_ACCESSED & (P.NP_NOT_DIRTY if shared else np.uint64(0xFFFFFFFFFFFFFFFF))
         np.bitwise_and(block, mask, out=block)
         self.pt.rows[crow, sl] = block
-
-    def _fork_swap_entries(self, cmm, flat, swap):
-        raise NotImplementedError("fork of swap entries: swap is not modelled yet")

@@ -68,6 +68,3 @@ class Zap:
             self.pt.rows[rows, sl] = 0 if keep is None else keep
         for dead in dead_all:
             self.free_pages(dead)
-
-    def _zap_swap_entries(self, mm, entries: np.ndarray) -> None:
-        raise NotImplementedError("zap of swap entries: swap is not modelled yet")
