@@ -15,10 +15,14 @@ from .proc.parse import parse_kv, smaps_in_range, sum_fields
 SMAPS_COLS = ("Rss", "Pss", "Shared_Clean", "Shared_Dirty", "Private_Clean", "Private_Dirty",
               "Anonymous", "Swap", "Locked")
 EVENT_COLS = (("pgfault", "page faults"), ("pgmajfault", "major faults"),
-              ("pgreuse", "write faults that reused the page"))
+              ("pgreuse", "write faults that reused the page"), ("pswpout", "pages written to swap"),
+              ("pswpin", "pages read from swap"), ("swap_ra", "pages read ahead"),
+              ("swap_ra_hit", "readahead hits"), ("pgsteal_kswapd", "reclaimed by kswapd"),
+              ("pgsteal_direct", "reclaimed by direct reclaim"), ("oom_kill", "OOM kills"))
 DESIGN_COLS = (("faults_anon", "new anonymous pages"), ("faults_zero", "zero-page maps"),
                ("pages_copied_cow", "COW copies"), ("zero_cow", "copies of the zero page"),
-               ("ptes_copied_fork", "PTEs copied by fork"), ("faults_shmem", "shmem faults"))
+               ("ptes_copied_fork", "PTEs copied by fork"), ("faults_shmem", "shmem faults"),
+               ("faults_swap_minor", "swap-cache hits"), ("faults_swap_major", "swap-ins from disk"))
 
 
 class RunReport:

@@ -233,6 +233,16 @@ class Process:
             raise SegmentationFault(addr & ULONG, SEGV_MAPERR, self.pid)
         return addr, length
 
+    # --- options the model adds ---------------------------------------------------------------------
+    def set_rss_limit(self, limit: int | str | None) -> None:
+        """Limit this process's resident memory (the seeds' per-mm quota; Linux ignores
+        RLIMIT_RSS). Enforced after every operation by unmapping the process's own least
+        recently used pages (reclaim/rsslimit.py). None removes the limit."""
+        from ..units import parse_size
+        self._k()
+        self._task.mm.rss_limit = None if limit is None else parse_size(limit, "rss limit") >> 12
+        self.machine.kernel.after_syscall()
+
     # --- introspection -------------------------------------------------------------------------------
     def pagemap(self, addr: int, npages: int) -> list[int]:
         """/proc/PID/pagemap entries for ``npages`` pages from ``addr`` (as root reads them)."""

@@ -61,44 +61,51 @@ class ReclaimOps:
         return young, vm_flags
 
     def try_to_unmap(self, pfn: int) -> bool:
-        f = self.frames
-        fl = int(f.flags[pfn])
-        anon = bool(fl & PG_anon)
-        lazyfree = anon and not fl & PG_swapbacked
-        entry = int(f.private[pfn]) if fl & PG_swapcache else None
-        swap = self.sys.swap
         for mm, vma, addr in list(self.rmap_walk(pfn)):
             row, slot = self._mapped_at(mm, addr, pfn)
             if row < 0:
                 continue
-            self.stats.add("rmap_unmapped")
-            if vma.vm_flags & VM_LOCKED:
-                self.sys.lru.mlock(pfn)
+            if not self.unmap_one(mm, vma, row, slot, pfn):
                 return False
-            e = int(self.pt.rows[row, slot])
-            if e & P.DIRTY:
-                f.flags[pfn] |= np.uint32(PG_dirty)
-            if lazyfree:
-                if int(f.flags[pfn]) & PG_dirty:
-                    f.flags[pfn] |= np.uint32(PG_swapbacked)    # written again: keep it
-                    return False
-                self.pt.rows[row, slot] = 0
-                mm.rss[MM_ANONPAGES] -= 1
-            elif anon:
-                assert entry is not None, "try_to_unmap: anon page not in the swap cache"
-                t, off = P.pte_swp_type(entry), P.pte_swp_offset(entry)
-                swap.duplicate(t, off)
-                swp = P.swp_entry_to_pte(t, off)
-                if int(f.flags[pfn]) & PG_anon_exclusive:
-                    swp |= P.SWP_EXCLUSIVE
-                    f.flags[pfn] &= np.uint32(~PG_anon_exclusive & 0xFFFFFFFF)
-                if e & P.SOFT_DIRTY:
-                    swp |= P.SWP_SOFT_DIRTY
-                self.pt.rows[row, slot] = swp
-                mm.rss[MM_ANONPAGES] -= 1
-                mm.rss[MM_SWAPENTS] += 1
-            else:
-                self.pt.rows[row, slot] = 0
-                mm.rss[int(mm_counter_of(np.array([fl], np.uint32))[0])] -= 1
-            f.mapcount[pfn] -= 1
-        return int(f.mapcount[pfn]) == 0
+        return int(self.frames.mapcount[pfn]) == 0
+
+    def unmap_one(self, mm, vma, row: int, slot: int, pfn: int) -> bool:
+        """try_to_unmap_one() for the PTE at (row, slot), which maps ``pfn``; False if the
+        page must stay (a VM_LOCKED mapping, or a lazy-free page written again). An anon
+        page must already be in the swap cache."""
+        f = self.frames
+        fl = int(f.flags[pfn])
+        anon = bool(fl & PG_anon)
+        lazyfree = anon and not fl & PG_swapbacked
+        self.stats.add("rmap_unmapped")
+        if vma.vm_flags & VM_LOCKED:
+            self.sys.lru.mlock(pfn)
+            return False
+        e = int(self.pt.rows[row, slot])
+        if e & P.DIRTY:
+            f.flags[pfn] |= np.uint32(PG_dirty)
+        if lazyfree:
+            if int(f.flags[pfn]) & PG_dirty:
+                f.flags[pfn] |= np.uint32(PG_swapbacked)        # written again: keep it
+                return False
+            self.pt.rows[row, slot] = 0
+            mm.rss[MM_ANONPAGES] -= 1
+        elif anon:
+            assert fl & PG_swapcache, "unmap_one: anon page not in the swap cache"
+            entry = int(f.private[pfn])
+            t, off = P.pte_swp_type(entry), P.pte_swp_offset(entry)
+            self.sys.swap.duplicate(t, off)
+            swp = P.swp_entry_to_pte(t, off)
+            if int(f.flags[pfn]) & PG_anon_exclusive:
+                swp |= P.SWP_EXCLUSIVE
+                f.flags[pfn] &= np.uint32(~PG_anon_exclusive & 0xFFFFFFFF)
+            if e & P.SOFT_DIRTY:
+                swp |= P.SWP_SOFT_DIRTY
+            self.pt.rows[row, slot] = swp
+            mm.rss[MM_ANONPAGES] -= 1
+            mm.rss[MM_SWAPENTS] += 1
+        else:
+            self.pt.rows[row, slot] = 0
+            mm.rss[int(mm_counter_of(np.array([fl], np.uint32))[0])] -= 1
+        f.mapcount[pfn] -= 1
+        return True

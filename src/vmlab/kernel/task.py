@@ -66,8 +66,13 @@ class Kernel:
         return [o for o in self.sys.frames.owners.live().values() if getattr(o, "is_shmem", False)]
 
     def after_syscall(self) -> None:
-        """Work the kernel's threads do between the processes' operations: kswapd."""
+        """Work the kernel's threads do between the processes' operations: kswapd, and the
+        per-process RSS limits (an option; reclaim/rsslimit.py)."""
         self.reclaimer.run_kswapd()
+        for t in self.tasks.values():
+            if t.alive and getattr(t.mm, "rss_limit", None) is not None:
+                from ..reclaim.rsslimit import enforce_rss_limit
+                enforce_rss_limit(self, t)
 
     def swap_pages(self) -> int:
         """total_swap_pages (0 until a swap area is on)."""

@@ -77,10 +77,11 @@ class Reclaimer:
     def direct_reclaim(self, nr_wanted: int) -> int:
         """try_to_free_pages(): called by the allocator when it finds no free frame."""
         self.ev.count("allocstall_normal")
-        sc = ScanControl(max(SWAP_CLUSTER_MAX, nr_wanted), kswapd=False)
+        deficit = max(0, nr_wanted - self.f.nfree)
+        sc = ScanControl(max(SWAP_CLUSTER_MAX, deficit), kswapd=False)
         while sc.priority >= 0:
             self.shrink_node(sc)
-            if sc.nr_reclaimed >= sc.nr_to_reclaim or self.f.nfree >= nr_wanted:
+            if sc.nr_reclaimed >= sc.nr_to_reclaim:
                 break
             sc.priority -= 1
         return sc.nr_reclaimed
