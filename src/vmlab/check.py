@@ -166,6 +166,13 @@ def collect_violations(machine) -> list[str]:
     expect_refs[ZERO_PFN] = 1
     expect_refs[(f.flags & _U32(PG_pgtable)) != 0] = 1
     expect_refs[(f.flags & _U32(PG_swapcache)) != 0] += 1
+    open_refs: dict[int, int] = {}
+    seen_files: set[int] = set()
+    for t in live:
+        for of in getattr(t, "files", {}).values():
+            if id(of) not in seen_files:
+                seen_files.add(id(of))
+                open_refs[id(of.inode)] = open_refs.get(id(of.inode), 0) + 1
     for obj in _all_objects(machine, objects):
         idx = np.flatnonzero(obj.pages >= 0)
         if len(idx) != obj.nrpages:
@@ -182,8 +189,10 @@ def collect_violations(machine) -> list[str]:
             out.append(f"{obj!r}: an index holds both a page and a swap entry")
         if int((obj.swap != 0).sum()) != obj.nrswapped:
             out.append(f"{obj!r}: nrswapped {obj.nrswapped} but {int((obj.swap != 0).sum())} entries")
-        if obj.refs != len(obj.i_mmap) + getattr(obj, "extra_refs", 0):
-            out.append(f"{obj!r}: refs {obj.refs} but {len(obj.i_mmap)} VMAs map it")
+        holders = len(obj.i_mmap) + open_refs.get(id(obj), 0) + getattr(obj, "shm_refs", 0)
+        if obj.refs != holders:
+            out.append(f"{obj!r}: refs {obj.refs} but {len(obj.i_mmap)} VMAs, "
+                       f"{open_refs.get(id(obj), 0)} open files and {getattr(obj, 'shm_refs', 0)} segments hold it")
     rdiff = np.flatnonzero(expect_refs != f.refcount)
     for pfn in rdiff[:10].tolist():
         out.append(f"frame {pfn}: refcount {int(f.refcount[pfn])} but {int(expect_refs[pfn])} holders")
@@ -204,10 +213,8 @@ def collect_violations(machine) -> list[str]:
     # --- commit charge, contents, design
     if committed != kernel.committed_pages:
         out.append(f"Committed_AS: {kernel.committed_pages} pages charged but VM_ACCOUNT VMAs hold {committed}")
-    holders = [f.content[(f.flags & _U32(PG_buddy)) == 0]]
-    swap = getattr(machine, "swap", None)
-    if swap is not None:
-        holders.append(swap.content_tokens())
+    holders = [f.content[(f.flags & _U32(PG_buddy)) == 0], machine.system.swap.content_tokens()]
+    holders += [o.disk for o in machine.kernel.address_spaces() if hasattr(o, "disk")]
     out += f.contents.check(*holders)
     out += machine.design.check(mms)
     return out
@@ -216,7 +223,7 @@ def collect_violations(machine) -> list[str]:
 def _all_objects(machine, seen: dict) -> list:
     """Every shmem object: those mapped, plus any kept alive by other holders."""
     objs = dict(seen)
-    for o in getattr(machine, "shmem_objects", lambda: [])():
+    for o in machine.kernel.address_spaces():
         objs[id(o)] = o
     return list(objs.values())
 

@@ -79,9 +79,47 @@ class Machine:
         """Live processes, oldest first."""
         return [p for p in self._procs.values() if p.alive]
 
-    # --- files (issue 3 adds a filesystem) ----------------------------------------------------------
-    def _mmap_file(self, proc, addr, length, prot, flags, fd, offset):
-        raise syscall_error(errno.EBADF, f"mmap: fd {fd} is not an open file")
+    # --- files ---------------------------------------------------------------------------------------
+    def create_file(self, path: str, data: bytes | int = 0) -> None:
+        """Put a file on the machine before any process runs (scenario set-up): ``data`` is its
+        contents, or a size in bytes of zeros. On the disk unless under /tmp or /dev/shm.
+        The pages are on disk (or, for tmpfs, in memory), not in the page cache."""
+        from ..mm.filemap import DiskFile
+        fs = self.kernel.fs
+        if fs.lookup(path) is not None:
+            raise FileExistsError(f"create_file: {path} exists")
+        if isinstance(data, int):
+            obj = fs.create(path, 0)
+            from ..kernel.files import truncate
+            truncate(self.kernel, obj, data)
+            return
+        obj = fs.create(path, 0)
+        if isinstance(obj, DiskFile):
+            obj.ensure((len(data) + 4095) >> 12)
+            f = self.system.frames
+            for i in range(0, len(data), 4096):
+                chunk = data[i:i + 4096]
+                obj.disk[i >> 12] = f.contents.write(0, 0, chunk) if chunk.count(0) != len(chunk) else 0
+            obj.size = len(data)
+        else:
+            t = self.spawn("create_file")
+            fd = t.open(path, 0o2)
+            t.pwrite(fd, data, 0)
+            t.exit()
+
+    def unlink(self, path: str) -> None:
+        """unlink(2)."""
+        from ..kernel.files import do_unlink
+        do_unlink(self.kernel, path)
+
+    def file_data(self, path: str) -> bytes:
+        """The file's contents as a reader would see them now (page cache, else disk)."""
+        t = self.spawn("cat")
+        try:
+            fd = t.open(path, 0)
+            return t.pread(fd, t.fstat(fd)["st_size"], 0)
+        finally:
+            t.exit()
 
     # --- swap -------------------------------------------------------------------------------------------
     @property

@@ -104,16 +104,22 @@ class Process:
         offset = _ulong(offset, "mmap offset")
         if offset & (PAGE_SIZE - 1):
             raise syscall_error(errno.EINVAL, "mmap: offset not page aligned")
+        file = None
         if not flags & MAP_ANONYMOUS:
-            return self.machine._mmap_file(self, addr, length, prot, flags, fd, offset)
-        if flags & MAP_HUGETLB:
+            from ..kernel.files import fd_table
+            file = fd_table(self._task).get(fd)
+            if file is None:
+                raise syscall_error(errno.EBADF, f"mmap: fd {fd} is not an open file")
+            if flags & MAP_HUGETLB:
+                raise syscall_error(errno.EINVAL, "mmap: MAP_HUGETLB on a file that is not on hugetlbfs")
+        elif flags & MAP_HUGETLB:
             # hugetlb_file_setup(): MAP_HUGE_SHIFT bits name the page size (0 = default);
             # x86-64 has 2 MiB and 1 GiB. The model reserves no huge pages.
             size_log = (flags >> 26) & 0x3F
             if size_log not in (0, 21, 30):
                 raise syscall_error(errno.EINVAL, "mmap: MAP_HUGETLB with an unsupported page size")
             raise syscall_error(errno.ENOMEM, "mmap: MAP_HUGETLB: no huge pages reserved")
-        a, populate = kmmap.do_mmap(k, self._task, addr, length, prot, flags, offset >> 12)
+        a, populate = kmmap.do_mmap(k, self._task, addr, length, prot, flags, offset >> 12, file)
         if populate:
             kmlock.mm_populate(k, self._task, a, kmmap.page_align(length))
         return a
@@ -232,6 +238,62 @@ class Process:
             from ..errors import SegmentationFault
             raise SegmentationFault(addr & ULONG, SEGV_MAPERR, self.pid)
         return addr, length
+
+    # --- files ------------------------------------------------------------------------------------
+    @_syscall
+    def open(self, path: str, flags: int = 0, mode: int = 0o644) -> int:
+        """open(2): os.O_* flags; returns an fd (the lowest free one from 3)."""
+        from ..kernel.files import do_open
+        return do_open(self._k(), self._task, path, _cint(flags, "open flags"), mode)
+
+    @_syscall
+    def close(self, fd: int) -> None:
+        """close(2)."""
+        from ..kernel.files import do_close
+        do_close(self._k(), self._task, fd)
+
+    @_syscall
+    def pread(self, fd: int, count: int, offset: int) -> bytes:
+        """pread(2): up to ``count`` bytes at ``offset`` (fewer at end of file)."""
+        from ..kernel.files import do_pread
+        return do_pread(self._k(), self._task, fd, count, offset)
+
+    @_syscall
+    def pwrite(self, fd: int, data: bytes, offset: int) -> int:
+        """pwrite(2): returns the bytes written (all of them)."""
+        from ..kernel.files import do_pwrite
+        return do_pwrite(self._k(), self._task, fd, bytes(data), offset)
+
+    @_syscall
+    def ftruncate(self, fd: int, length: int) -> None:
+        """ftruncate(2)."""
+        from ..kernel.files import do_ftruncate
+        do_ftruncate(self._k(), self._task, fd, length)
+
+    @_syscall
+    def fsync(self, fd: int) -> None:
+        """fsync(2): write the file's dirty pages back to the disk."""
+        from ..kernel.files import do_fsync
+        do_fsync(self._k(), self._task, fd)
+
+    def fstat(self, fd: int) -> dict:
+        """fstat(2), the fields the model keeps: st_size, st_ino, st_dev, st_nlink, st_blocks."""
+        from ..kernel.files import do_fstat
+        self._k()
+        return do_fstat(self._task, fd)
+
+    @_syscall
+    def unlink(self, path: str) -> None:
+        """unlink(2)."""
+        self._k()
+        self.machine.unlink(path)
+
+    @_syscall
+    def msync(self, addr: int, length: int, flags: int) -> None:
+        """msync(2): MS_ASYNC, MS_SYNC, MS_INVALIDATE."""
+        from ..kernel.msync import do_msync
+        do_msync(self._k(), self._task, _ulong(addr, "msync addr"), _ulong(length, "msync length"),
+                 _cint(flags, "msync flags"))
 
     # --- options the model adds ---------------------------------------------------------------------
     def set_rss_limit(self, limit: int | str | None) -> None:

@@ -36,3 +36,5 @@ def do_exit(kernel, task, reason: str = "exited") -> None:
     task.alive = False
     task.exit_reason = reason
     exit_mmap(kernel, task.mm)
+    from .files import close_all
+    close_all(kernel, task)

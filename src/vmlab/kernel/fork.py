@@ -54,6 +54,8 @@ def do_fork(kernel, parent: Task) -> Task:
         if child.alive:
             do_exit(kernel, child, reason="fork failed")
         raise
+    from .files import dup_table
+    dup_table(parent, child)
     cmm.hiwater_rss = cmm.get_mm_rss()
     cmm.hiwater_vm = cmm.total_vm
     return child

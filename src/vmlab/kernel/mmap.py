@@ -24,9 +24,10 @@ from __future__ import annotations
 
 import errno
 
-from ..constants import (MAP_DROPPABLE, MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_GROWSDOWN,
+from ..constants import (MAP_ANONYMOUS, MAP_DROPPABLE, MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_GROWSDOWN,
                          MAP_HUGETLB, MAP_LOCKED, MAP_NONBLOCK, MAP_NORESERVE, MAP_POPULATE,
-                         MAP_PRIVATE, MAP_SHARED, MAP_STACK, MAP_TYPE, PAGE_SIZE, TASK_SIZE)
+                         MAP_PRIVATE, MAP_SHARED, MAP_SHARED_VALIDATE, MAP_STACK, MAP_TYPE,
+                         PAGE_SIZE, PROT_WRITE, TASK_SIZE)
 from ..errors import syscall_error
 from ..mm.shmem import ShmemObject
 from ..mm.vma import VMA, calc_vm_prot_bits, pkey_bits
@@ -40,6 +41,10 @@ from .vma_ops import MergeRange, VM_SPECIAL, vma_link_file, vma_merge_new_range
 
 
 _U64 = (1 << 64) - 1
+MAX_FILE_PAGES = (1 << 44) >> 12          # the model's largest file (MAX_LFS_FILESIZE analogue)
+LEGACY_MAP_MASK = (MAP_SHARED | MAP_PRIVATE | MAP_FIXED | MAP_ANONYMOUS | 0x800 | 0x1000
+                   | MAP_GROWSDOWN | MAP_LOCKED | MAP_NORESERVE | MAP_POPULATE | MAP_NONBLOCK
+                   | MAP_STACK | MAP_HUGETLB | 0x40 | 0x80)   # + DENYWRITE, EXECUTABLE, 32BIT, ABOVE4G
 
 
 def page_align(n: int) -> int:
@@ -71,8 +76,9 @@ def vm_enough_memory(kernel, pages: int) -> bool:
 
 
 def do_mmap(kernel, task, addr: int, length: int, prot: int, flags: int,
-            pgoff: int = 0) -> tuple[int, bool]:
-    """Anonymous mmap, checks in do_mmap()'s order. Returns (address, populate?)."""
+            pgoff: int = 0, file=None) -> tuple[int, bool]:
+    """mmap, checks in do_mmap()'s order. ``file`` is an OpenFile or None (anonymous).
+    Returns (address, populate?)."""
     mm = task.mm
     cfg = kernel.sys.config
     if length == 0:
@@ -94,7 +100,7 @@ def do_mmap(kernel, task, addr: int, length: int, prot: int, flags: int,
     if length > TASK_SIZE:
         raise syscall_error(errno.ENOMEM, "mmap: length larger than the address space")
     try:
-        addr = layout.get_unmapped_area(mm, addr, length, 0, flags, anonymous=True,
+        addr = layout.get_unmapped_area(mm, addr, length, pgoff, flags, anonymous=file is None,
                                         stack_guard_gap=cfg.stack_guard_gap,
                                         mmap_min_addr=cfg.mmap_min_addr)
     except layout.NoSpace:
@@ -115,7 +121,28 @@ def do_mmap(kernel, task, addr: int, length: int, prot: int, flags: int,
     if vm_flags & VM_LOCKED and not mlock_future_ok(kernel, mm, length):
         raise syscall_error(errno.EAGAIN, "mmap: locking would exceed RLIMIT_MEMLOCK")
     mtype = flags & MAP_TYPE
-    if mtype == MAP_SHARED:
+    obj = None
+    if file is not None:
+        obj = file.inode
+        if pgoff > (MAX_FILE_PAGES - (length >> 12)):
+            raise syscall_error(errno.EOVERFLOW, "mmap: offset + length past the largest file")
+        if mtype in (MAP_SHARED, MAP_SHARED_VALIDATE):
+            if mtype == MAP_SHARED:
+                flags &= LEGACY_MAP_MASK
+            if flags & ~LEGACY_MAP_MASK:
+                raise syscall_error(errno.EOPNOTSUPP, "mmap: MAP_SHARED_VALIDATE with an unknown flag")
+            if prot & PROT_WRITE and not file.writable:
+                raise syscall_error(errno.EACCES, "mmap: PROT_WRITE|MAP_SHARED of a file not open for writing")
+            vm_flags |= VM_SHARED | VM_MAYSHARE
+            if not file.writable:
+                vm_flags &= ~(VM_MAYWRITE | VM_SHARED)
+        elif mtype != MAP_PRIVATE:
+            raise syscall_error(errno.EINVAL, "mmap: map type must be MAP_SHARED or MAP_PRIVATE")
+        if not file.readable:
+            raise syscall_error(errno.EACCES, "mmap: the file is not open for reading")
+        if vm_flags & VM_GROWSDOWN:
+            raise syscall_error(errno.EINVAL, "mmap: MAP_GROWSDOWN on a file mapping")
+    elif mtype == MAP_SHARED:
         if vm_flags & VM_GROWSDOWN:
             raise syscall_error(errno.EINVAL, "mmap: MAP_GROWSDOWN on a shared mapping")
         pgoff = 0
@@ -132,7 +159,7 @@ def do_mmap(kernel, task, addr: int, length: int, prot: int, flags: int,
                                           "MAP_DROPPABLE for anonymous memory")
     if flags & MAP_NORESERVE and cfg.overcommit_memory != 2:
         vm_flags |= VM_NORESERVE
-    addr = mmap_region(kernel, task, addr, length, vm_flags, pgoff, None)
+    addr = mmap_region(kernel, task, addr, length, vm_flags, pgoff, obj)
     populate = bool(vm_flags & VM_LOCKED) or (flags & (MAP_POPULATE | MAP_NONBLOCK)) == MAP_POPULATE
     return addr, populate
 
@@ -165,13 +192,14 @@ def mmap_region(kernel, task, addr: int, length: int, vm_flags: int, pgoff: int,
         clear_and_complete(kernel, mm, detached, floor, ceiling)
     kernel.committed_pages += charged
     vma = None
-    if file is None and not vm_flags & VM_SHARED:
-        g = MergeRange(mm, addr, end, vm_flags, pgoff, None, prev, nxt)
+    if not (file is None and vm_flags & VM_SHARED):
+        g = MergeRange(mm, addr, end, vm_flags, pgoff, file, prev, nxt)
         vma = vma_merge_new_range(design, g)
     if vma is None:
         if vm_flags & VM_SHARED and file is None:
             # shmem_zero_setup(): the "anonymous inode" of shared anonymous memory
             obj = ShmemObject(kernel.sys.get_next_ino(), length)
+            obj.unlinked = True                       # "/dev/zero (deleted)"
             obj.owner_id = kernel.sys.frames.owners.add(obj)
             file = obj
         vma = VMA(mm, addr, end, vm_flags, pgoff, file)

@@ -51,6 +51,8 @@ class Kernel:
         self.tasks: dict[int, Task] = {}
         self.next_pid = self.FIRST_PID
         self.committed_pages = 0          # vm_committed_as (Committed_AS), in pages
+        from ..mm.fs import FileSystem
+        self.fs = FileSystem(system)
         from ..reclaim import Reclaimer
         self.reclaimer = Reclaimer(self)
         system.frames.reclaim = self.reclaimer.direct_reclaim
@@ -64,6 +66,10 @@ class Kernel:
     def shmem_objects(self) -> list:
         """Every live shmem object (registered page owners that are shmem)."""
         return [o for o in self.sys.frames.owners.live().values() if getattr(o, "is_shmem", False)]
+
+    def address_spaces(self) -> list:
+        """Every live page-cache owner: tmpfs and disk files, shared anonymous objects."""
+        return [o for o in self.sys.frames.owners.live().values() if hasattr(o, "i_mmap")]
 
     def after_syscall(self) -> None:
         """Work the kernel's threads do between the processes' operations: kswapd, and the

@@ -58,7 +58,7 @@ def check_access(kernel, task, addr: int, length: int, write: bool) -> list[tupl
             raise SegmentationFault(cur, SEGV_PKUERR, task.pid)
         seg_end = min(end, vma.vm_end)
         obj = vma.vm_file
-        if obj is not None and vma.vm_flags & VM_SHARED:
+        if obj is not None:
             first_off = vma.linear_page_index(cur & ~(PAGE_SIZE - 1))
             last_off = vma.linear_page_index((seg_end - 1) & ~(PAGE_SIZE - 1))
             if last_off >= obj.npages:

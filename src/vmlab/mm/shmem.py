@@ -26,78 +26,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..constants import PAGE_SIZE
+from .filemap import AddressSpace
 
 
-class ShmemObject:
+class ShmemObject(AddressSpace):
+    """A tmpfs inode. Pages are swap-backed; ``swap[i]`` holds the swap entry of an index
+    whose page is on swap. Never uses the zero page."""
+
     is_shmem = True
+    swap_backed = True
 
-    def __init__(self, ino: int, size: int, name: str = "/dev/zero (deleted)", dev: tuple[int, int] = (0, 1)):
-        self.ino = ino
-        self.name = name
-        self.dev = dev
-        self.size = size
-        n = max(1, (size + PAGE_SIZE - 1) // PAGE_SIZE)
-        self.pages = np.full(n, -1, np.int64)
-        self.swap = np.zeros(n, np.uint64)
-        self.refs = 0
-        self.i_mmap: list = []
-        self.owner_id = -1
-        self.nrpages = 0        # (d) cached pages
-        self.nrswapped = 0      # (d) pages out on swap (info->swapped)
-
-    @property
-    def npages(self) -> int:
-        return (self.size + PAGE_SIZE - 1) // PAGE_SIZE
-
-    def ensure(self, npages: int) -> None:
-        """Grow the per-page arrays to cover ``npages`` (a larger mapping or ftruncate)."""
-        if npages > len(self.pages):
-            extra = npages - len(self.pages)
-            self.pages = np.concatenate([self.pages, np.full(extra, -1, np.int64)])
-            self.swap = np.concatenate([self.swap, np.zeros(extra, np.uint64)])
-
-    def vma_link(self, vma) -> None:
-        """vma_link_file(): the VMA joins i_mmap and holds a reference."""
-        self.i_mmap.append(vma)
-        self.refs += 1
-
-    def vma_unlink(self, vma) -> None:
-        for i, v in enumerate(self.i_mmap):
-            if v is vma:
-                del self.i_mmap[i]
-                break
-        else:
-            raise AssertionError("ShmemObject.vma_unlink: VMA not in i_mmap")
-        self.refs -= 1
-
-    def evict(self, system) -> None:
-        """shmem_evict_inode(): the last user is gone; drop every cached page and swap slot.
-
-        Each cached page loses the page cache's reference and is freed if nothing else holds
-        it (no mapping can remain: i_mmap is empty). Net per page: refcount -1, nrpages -1.
-        """
-        assert not self.i_mmap, "ShmemObject.evict: still mapped"
-        f = system.frames
-        idx = np.flatnonzero(self.pages >= 0)
-        if len(idx):
-            pfns = self.pages[idx].astype(np.intp)
-            f.refcount[pfns] -= 1
-            self.pages[idx] = -1
-            self.nrpages -= len(idx)
-            dead = pfns[(f.refcount[pfns] == 0) & (f.mapcount[pfns] == 0)]
-            system.lru.remove(dead)
-            f.free_many(dead)
-        if self.nrswapped:
-            system.swap_free_entries(self.swap[self.swap != 0])
-            self.swap[:] = 0
-            self.nrswapped = 0
-        if self.owner_id >= 0:
-            f.owners.remove(self.owner_id)
-            self.owner_id = -1
-
-    def __repr__(self) -> str:
-        return f"ShmemObject(ino={self.ino}, size={self.size:#x}, name={self.name!r})"
+    def __init__(self, ino: int, size: int, name: str = "/dev/zero", dev: tuple[int, int] = (0, 1)):
+        super().__init__(ino, size, name, dev)
 
 
 # --- swap (mm/shmem.c: shmem_writeout, shmem_swapin_folio) -------------------------------------

@@ -85,7 +85,12 @@ class VMA:
     # --- include/linux/mm.h helpers ---------------------------------------------------------
     @property
     def vm_page_prot(self) -> int:
-        return vm_get_page_prot(self.vm_flags)
+        """vma->vm_page_prot, with write-notify applied (vma_set_page_prot): a shared writable
+        mapping of a file with dirty accounting starts read-only so writes fault."""
+        prot = vm_get_page_prot(self.vm_flags)
+        if self.vm_file is not None and self.vm_flags & VM_SHARED and getattr(self.vm_file, "writenotify", False):
+            prot &= ~P.RW
+        return prot
 
     def pages(self) -> int:
         """vma_pages()."""

@@ -46,7 +46,7 @@ def vma_name(mm, vma) -> tuple[str | None, int, int, int, int]:
     """(name, pgoff_bytes, dev_major, dev_minor, inode) as show_map_vma() prints them."""
     f = vma.vm_file
     if f is not None:
-        return f.name, vma.vm_pgoff << 12, f.dev[0], f.dev[1], f.ino
+        return f.map_name(), vma.vm_pgoff << 12, f.dev[0], f.dev[1], f.ino
     special = getattr(vma, "special_name", None)
     if special:
         return special, 0, 0, 0, 0

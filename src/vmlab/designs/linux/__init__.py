@@ -2,7 +2,8 @@
 
   reverse map     anon_vma + anon_vma_chain (anon_vma.py, rmap.py)
   private faults  zero page on read, exclusive-page reuse, COW copy (fault_anon.py)
-  shared anon     shmem objects with fault-around (fault_shmem.py)
+  file-backed     shmem, tmpfs and disk files: fault-around, read-around, write-notify,
+                  do_cow_fault for private file mappings (fault_file.py)
   fork            anon_vma_fork + copy_page_range only where an anon_vma exists (fork.py)
   teardown        zap_pte_range (zap.py); mprotect (protect.py); mremap (move.py)
 
@@ -17,7 +18,7 @@ from ..base import Design
 from ..pageops import PageOps
 from .anon_vma import AnonVMAs
 from .fault_anon import AnonFaults
-from .fault_shmem import ShmemFaults
+from .fault_file import FileFaults
 from .fork import Fork
 from .move import Move
 from .protect import Protect
@@ -32,7 +33,7 @@ def _had_uncowed_parents(vma) -> bool:
     return vma is not None and vma.anon_vma is not None and len(vma.anon_vma_chain) != 1
 
 
-class LinuxDesign(SwapPaths, AnonFaults, ShmemFaults, Zap, Fork, Protect, Move, Rmap, ReclaimOps,
+class LinuxDesign(SwapPaths, AnonFaults, FileFaults, Zap, Fork, Protect, Move, Rmap, ReclaimOps,
                   PageOps, Design):
     name = "linux"
     description = "Linux 6.x: anon_vma/anon_vma_chain rmap, zero page, exclusive reuse, shmem"
@@ -92,10 +93,12 @@ class LinuxDesign(SwapPaths, AnonFaults, ShmemFaults, Zap, Fork, Protect, Move, 
 
     # --- faults ------------------------------------------------------------------------------------
     def fault(self, mm, vma, row: int, idx: np.ndarray, base: int, write: bool) -> None:
-        if vma.vm_file is not None and vma.is_shared():
+        if vma.vm_file is None:
+            self._fault_private(mm, vma, row, idx, base, write)
+        elif vma.is_shared():
             self._fault_shared(mm, vma, row, idx, base, write)
         else:
-            self._fault_private(mm, vma, row, idx, base, write)
+            self._fault_private_file(mm, vma, row, idx, base, write)
 
     # --- costs ---------------------------------------------------------------------------------------
     def metadata(self) -> dict[str, int]:

@@ -1,0 +1,279 @@
+"""File system calls over the page cache (fs/open.c, fs/read_write.c, mm/filemap.c,
+mm/truncate.c, fs/sync.c), for tmpfs and disk files (mm/fs.py).
+
+  open(path, flags, mode)   O_RDONLY/O_WRONLY/O_RDWR, O_CREAT, O_EXCL, O_TRUNC, O_APPEND;
+                            ENOENT, EEXIST, EINVAL (bad access mode); the lowest free fd >= 3
+                            (0-2 are the standard streams). An fd is an open file description,
+                            shared by the child after fork.
+  pread / pwrite            through the page cache: reading an uncached disk page is block I/O;
+                            writing dirties the cached page and extends the file. EBADF when the
+                            fd was not opened for it, EINVAL for a negative offset.
+  ftruncate                 EINVAL unless open for writing. Shrinking unmaps the pages past the
+                            new end from every mapping — COW copies of private mappings too
+                            (unmap_mapping_range(even_cows)) — drops them from the cache, and
+                            zeroes the rest of the last page (truncate_inode_partial_folio).
+  fsync / msync(MS_SYNC)    write back dirty pages of a disk file: page_mkclean first write-
+                            protects and cleans every shared PTE mapping the page (so the next
+                            store faults and re-dirties it), then the page goes to disk.
+  unlink                    the name goes; the inode lives on while open or mapped.
+"""
+
+from __future__ import annotations
+
+import errno
+
+import numpy as np
+
+from ..constants import PAGE_SIZE
+from ..errors import syscall_error
+from ..hw import pte as P
+from ..hw.frames import PG_dirty
+from ..mm.filemap import DiskFile, filemap_get_page, write_back_page
+from ..mm.fs import O_ACCMODE, O_APPEND, O_CREAT, O_EXCL, O_TRUNC, OpenFile
+from ..mm.vmflags import VM_SHARED
+from .oom import with_oom_retry
+
+FD_FIRST = 3
+MAX_FILE_SIZE = 1 << 44          # what the model accepts (Linux: MAX_LFS_FILESIZE)
+
+
+def fd_table(task) -> dict[int, OpenFile]:
+    if not hasattr(task, "files"):
+        task.files = {}
+    return task.files
+
+
+def get_file(task, fd: int) -> OpenFile:
+    f = fd_table(task).get(fd)
+    if f is None:
+        raise syscall_error(errno.EBADF, f"fd {fd} is not open")
+    return f
+
+
+def do_open(kernel, task, path: str, flags: int, mode: int = 0o644) -> int:
+    fs = kernel.fs
+    if not isinstance(path, str) or not path.startswith("/"):
+        raise syscall_error(errno.ENOENT, f"open: {path!r}: use an absolute path")
+    if flags & O_ACCMODE == O_ACCMODE:
+        raise syscall_error(errno.EINVAL, "open: access mode 3 is not valid")
+    obj = fs.lookup(path)
+    if obj is None:
+        if not flags & O_CREAT:
+            raise syscall_error(errno.ENOENT, f"open: {path}: no such file")
+        obj = fs.create(path)
+    elif flags & O_CREAT and flags & O_EXCL:
+        raise syscall_error(errno.EEXIST, f"open: {path}: exists")
+    obj.get()
+    of = OpenFile(obj, flags, path)
+    table = fd_table(task)
+    fd = FD_FIRST
+    while fd in table:
+        fd += 1
+    table[fd] = of
+    if flags & O_TRUNC and of.writable and obj.size:
+        truncate(kernel, obj, 0)
+    return fd
+
+
+def do_close(kernel, task, fd: int) -> None:
+    of = fd_table(task).pop(fd, None)
+    if of is None:
+        raise syscall_error(errno.EBADF, f"close: fd {fd} is not open")
+    put_file(kernel, of)
+
+
+def put_file(kernel, of: OpenFile) -> None:
+    of.refs -= 1
+    if of.refs == 0:
+        of.inode.put(kernel.sys)
+
+
+def close_all(kernel, task) -> None:
+    for fd in list(fd_table(task)):
+        do_close(kernel, task, fd)
+
+
+def dup_table(task, child) -> None:
+    """fork: the child shares every open file description."""
+    child.files = dict(fd_table(task))
+    for of in child.files.values():
+        of.refs += 1
+
+
+def do_unlink(kernel, path: str) -> None:
+    if kernel.fs.lookup(path) is None:
+        raise syscall_error(errno.ENOENT, f"unlink: {path}: no such file")
+    kernel.fs.unlink(path)
+
+
+def do_pread(kernel, task, fd: int, count: int, offset: int) -> bytes:
+    of = get_file(task, fd)
+    if not of.readable:
+        raise syscall_error(errno.EBADF, f"pread: fd {fd} is not open for reading")
+    if offset < 0 or count < 0:
+        raise syscall_error(errno.EINVAL, "pread: negative offset or count")
+    obj = of.inode
+    end = min(obj.size, offset + count)
+    out = bytearray()
+    sysm = kernel.sys
+    f = sysm.frames
+    pos = offset
+    while pos < end:
+        i = pos >> 12
+        pfn = int(obj.pages[i]) if i < len(obj.pages) else -1
+        if pfn < 0:
+            pfn = with_oom_retry(kernel, task, lambda: (f.reserve(1), filemap_get_page(sysm, obj, i))[1][0])
+        n = min(end, (i + 1) << 12) - pos
+        out += f.contents.read(int(f.content[pfn]), pos & (PAGE_SIZE - 1), n)
+        sysm.lru.mark_accessed(pfn)
+        pos += n
+    return bytes(out)
+
+
+def do_pwrite(kernel, task, fd: int, data: bytes, offset: int | None) -> int:
+    of = get_file(task, fd)
+    if not of.writable:
+        raise syscall_error(errno.EBADF, f"pwrite: fd {fd} is not open for writing")
+    obj = of.inode
+    if offset is None or of.flags & O_APPEND:
+        offset = obj.size
+    if offset < 0:
+        raise syscall_error(errno.EINVAL, "pwrite: negative offset")
+    end = offset + len(data)
+    if end > MAX_FILE_SIZE:
+        raise syscall_error(errno.EFBIG, "pwrite: file too large")
+    sysm = kernel.sys
+    f = sysm.frames
+    obj.ensure((end + PAGE_SIZE - 1) >> 12)
+    pos = offset
+    while pos < end:
+        i = pos >> 12
+        pfn = int(obj.pages[i])
+        if pfn < 0:
+            pfn = with_oom_retry(kernel, task, lambda: (f.reserve(1), filemap_get_page(sysm, obj, i))[1][0])
+        n = min(end, (i + 1) << 12) - pos
+        f.content[pfn] = f.contents.write(int(f.content[pfn]), pos & (PAGE_SIZE - 1),
+                                          data[pos - offset:pos - offset + n])
+        if not int(f.flags[pfn]) & PG_dirty:
+            f.flags[pfn] |= np.uint32(PG_dirty)
+            sysm.events.count("nr_dirtied")
+        sysm.lru.mark_accessed(pfn)
+        pos += n
+    if end > obj.size:
+        obj.size = end
+    return len(data)
+
+
+def do_ftruncate(kernel, task, fd: int, length: int) -> None:
+    of = get_file(task, fd)
+    if length < 0:
+        raise syscall_error(errno.EINVAL, "ftruncate: negative length")
+    if not of.writable:
+        raise syscall_error(errno.EINVAL, f"ftruncate: fd {fd} is not open for writing")
+    if length > MAX_FILE_SIZE:
+        raise syscall_error(errno.EFBIG, "ftruncate: file too large")
+    truncate(kernel, of.inode, length)
+
+
+def truncate(kernel, obj, length: int) -> None:
+    """truncate_setsize() + truncate_pagecache()."""
+    old = obj.size
+    obj.size = length
+    obj.ensure((length + PAGE_SIZE - 1) >> 12)
+    if length >= old:
+        return
+    first = (length + PAGE_SIZE - 1) >> 12          # first whole page past the new end
+    unmap_mapping_range(kernel, obj, first, even_cows=True)
+    sysm = kernel.sys
+    f = sysm.frames
+    idx = np.flatnonzero(obj.pages[first:] >= 0) + first
+    for i in idx.tolist():
+        pfn = int(obj.pages[i])
+        obj.delete_page(sysm, pfn)
+        if int(f.refcount[pfn]) == 0 and int(f.mapcount[pfn]) == 0:
+            sysm.lru.remove(pfn)
+            f.free(pfn)
+    if obj.swap_backed:
+        ents = obj.swap[first:]
+        live = ents[ents != 0]
+        if len(live):
+            sysm.swap_free_entries(live)
+            obj.nrswapped -= len(live)
+            obj.swap[first:] = 0
+    if isinstance(obj, DiskFile):
+        f.contents.release_many(obj.disk[first:])
+        obj.disk[first:] = 0
+    if length & (PAGE_SIZE - 1):
+        # truncate_inode_partial_folio(): bytes past EOF in the last page read as zero
+        i = length >> 12
+        tail = PAGE_SIZE - (length & (PAGE_SIZE - 1))
+        pfn = int(obj.pages[i])
+        if pfn >= 0:
+            f.content[pfn] = f.contents.fill(int(f.content[pfn]), length & (PAGE_SIZE - 1), tail, 0)
+        if isinstance(obj, DiskFile) and obj.disk[i]:
+            obj.disk[i] = f.contents.fill(int(obj.disk[i]), length & (PAGE_SIZE - 1), tail, 0)
+
+
+def unmap_mapping_range(kernel, obj, first_index: int, even_cows: bool) -> None:
+    """Zap every PTE of every VMA mapping indices >= first_index of the object."""
+    design = kernel.design
+    for v in list(obj.i_mmap):
+        if not even_cows and not v.vm_flags & VM_SHARED:
+            continue
+        lo = max(v.vm_start, v.addr_of_index(first_index))
+        if lo < v.vm_end:
+            v.vm_mm.update_hiwater_rss()
+            design.zap_range(v.vm_mm, v, lo, v.vm_end)
+
+
+def do_fsync(kernel, task, fd: int) -> None:
+    of = get_file(task, fd)
+    writeback_range(kernel, of.inode, 0, of.inode.npages)
+
+
+def writeback_range(kernel, obj, first: int, last: int) -> int:
+    """filemap_write_and_wait_range(): write every dirty cached page in [first, last);
+    returns the pages written. tmpfs has nothing to write."""
+    if not isinstance(obj, DiskFile):
+        return 0
+    sysm = kernel.sys
+    f = sysm.frames
+    n = 0
+    last = min(last, len(obj.pages))
+    for i in np.flatnonzero(obj.pages[first:last] >= 0).tolist():
+        pfn = int(obj.pages[first + i])
+        dirty = bool(int(f.flags[pfn]) & PG_dirty) | page_mkclean(kernel, obj, pfn)
+        if dirty:
+            write_back_page(sysm, obj, pfn)
+            n += 1
+    return n
+
+
+def page_mkclean(kernel, obj, pfn: int) -> bool:
+    """folio_mkclean(): write-protect and clean every shared PTE mapping the page (through
+    i_mmap); returns whether one of them was dirty."""
+    pt = kernel.sys.pagetables
+    f = kernel.sys.frames
+    i = int(f.index[pfn])
+    dirty = False
+    for v in obj.i_mmap:
+        if not v.vm_flags & VM_SHARED or not v.vm_pgoff <= i < v.vm_pgoff + v.pages():
+            continue
+        addr = v.addr_of_index(i)
+        row = pt.lookup_leaf(v.vm_mm.pgd, addr)
+        if row < 0:
+            continue
+        slot = (addr >> 12) & 511
+        e = int(pt.rows[row, slot])
+        if P.pte_present(e) and P.pte_pfn(e) == pfn:
+            dirty |= bool(e & P.DIRTY)
+            pt.rows[row, slot] = e & ~(P.DIRTY | P.RW)
+    return dirty
+
+
+def do_fstat(task, fd: int) -> dict:
+    of = get_file(task, fd)
+    o = of.inode
+    return {"st_size": o.size, "st_ino": o.ino, "st_dev": (o.dev[0] << 8) | o.dev[1],
+            "st_nlink": o.nlink, "st_blocks": int((o.pages >= 0).sum() if o.swap_backed else
+                                                 (getattr(o, "disk", o.pages) != 0).sum()) * 8}
