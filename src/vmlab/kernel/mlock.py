@@ -22,7 +22,8 @@ from ..constants import MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT, MLOCK_ONFAULT, PAG
 from ..errors import syscall_error
 from ..hw import pte as P
 from ..hw.frames import ZERO_PFN
-from ..mm.vmflags import VM_HUGETLB, VM_IO, VM_LOCKED, VM_LOCKONFAULT, VM_PFNMAP, VM_SHARED, VM_WRITE
+from ..mm.vmflags import (VM_DROPPABLE, VM_HUGETLB, VM_IO, VM_LOCKED, VM_LOCKONFAULT, VM_PFNMAP,
+                          VM_SHARED, VM_WRITE)
 from .vma_ops import VM_SPECIAL, vma_modify
 
 VM_LOCKED_MASK = VM_LOCKED | VM_LOCKONFAULT
@@ -95,8 +96,10 @@ def do_munlock(kernel, task, start: int, length: int) -> None:
 
 
 def apply_vma_lock_flags(kernel, task, start: int, length: int, flags: int) -> None:
+    """apply_vma_lock_flags(): VMA by VMA, re-finding the next one after each fixup (a fixup
+    may merge VMAs away). A hole ends the walk with ENOMEM after the VMAs before it changed."""
     mm = task.mm
-    end = start + length
+    end = (start + length) & _U64
     if end < start:
         raise syscall_error(errno.EINVAL, "mlock: range wraps around")
     if end == start:
@@ -105,24 +108,25 @@ def apply_vma_lock_flags(kernel, task, start: int, length: int, flags: int) -> N
     if vma is None:
         raise syscall_error(errno.ENOMEM, "mlock: start address is not mapped")
     nstart = start
-    tmp = vma.vm_start
-    for v in mm.vmas.intersecting(start, end):
-        if v.vm_start != tmp:
+    while True:
+        newflags = (vma.vm_flags & ~VM_LOCKED_MASK) | flags
+        tmp = min(vma.vm_end, end)
+        res = mlock_fixup(kernel, task, vma, nstart, tmp, newflags)
+        nstart = res.vm_end                   # vma_iter_end(): the end of the VMA now there
+        if nstart >= end:
+            return
+        vma = mm.vmas.find(nstart)
+        if vma is None or vma.vm_start != nstart:
             raise syscall_error(errno.ENOMEM, "mlock: range has a hole")
-        newflags = (v.vm_flags & ~VM_LOCKED_MASK) | flags
-        tmp = min(v.vm_end, end)
-        mlock_fixup(kernel, task, v, nstart, tmp, newflags)
-        nstart = tmp
-    if tmp < end:
-        raise syscall_error(errno.ENOMEM, "mlock: range extends past the last mapping")
 
 
-def mlock_fixup(kernel, task, vma, start: int, end: int, newflags: int) -> None:
-    """mlock_fixup(): flags, split/merge, locked_vm, and the pages' mlock state."""
+def mlock_fixup(kernel, task, vma, start: int, end: int, newflags: int):
+    """mlock_fixup(): flags, split/merge, locked_vm, and the pages' mlock state. Returns the
+    VMA that covers [start, end) afterwards."""
     mm = task.mm
     oldflags = vma.vm_flags
-    if newflags == oldflags or vma.vm_flags & VM_SPECIAL or vma.vm_flags & VM_HUGETLB:
-        return
+    if newflags == oldflags or oldflags & (VM_SPECIAL | VM_HUGETLB | VM_DROPPABLE):
+        return vma                   # don't set VM_LOCKED or VM_LOCKONFAULT, don't count
     vma = vma_modify(kernel.design, vma, start, end, newflags)
     nr = (end - start) >> 12
     if not newflags & VM_LOCKED:
@@ -133,9 +137,10 @@ def mlock_fixup(kernel, task, vma, start: int, end: int, newflags: int) -> None:
     if (newflags & VM_LOCKED) and (oldflags & VM_LOCKED):
         # VM_LOCKED <-> VM_LOCKED|VM_LOCKONFAULT: only the flag changes
         vma.vm_flags = newflags
-        return
+        return vma
     vma.vm_flags = newflags
     mlock_vma_pages_range(kernel, mm, vma, start, end, newflags)
+    return vma
 
 
 def mlock_vma_pages_range(kernel, mm, vma, start: int, end: int, newflags: int) -> None:

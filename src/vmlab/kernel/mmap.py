@@ -151,6 +151,7 @@ def do_mmap(kernel, task, addr: int, length: int, prot: int, flags: int,
         if flags & (MAP_LOCKED | MAP_HUGETLB | MAP_GROWSDOWN):
             raise syscall_error(errno.EINVAL, "mmap: MAP_DROPPABLE with MAP_LOCKED/HUGETLB/GROWSDOWN")
         vm_flags |= VM_DROPPABLE | VM_NORESERVE | VM_WIPEONFORK | VM_DONTDUMP
+        vm_flags &= ~(VM_LOCKED | VM_LOCKONFAULT)    # not even under mlockall(MCL_FUTURE)
         pgoff = addr >> 12
     elif mtype == MAP_PRIVATE:
         pgoff = addr >> 12

@@ -56,10 +56,8 @@ def do_mprotect(kernel, task, start: int, length: int, prot: int) -> None:
         if grows & PROT_GROWSUP:
             raise syscall_error(errno.EINVAL, "mprotect: PROT_GROWSUP: no VMA grows up on x86")
     nstart = start
-    tmp = vma.vm_start
-    for v in mm.vmas.intersecting(start, end):
-        if v.vm_start != tmp:
-            raise syscall_error(errno.ENOMEM, "mprotect: range has a hole")
+    v = vma
+    while True:
         # arch_override_mprotect_pkey(): exec-only gets the execute-only key, anything else
         # leaves it for the default key 0 (other keys need pkey_mprotect, not modelled)
         newflags = (calc_vm_prot_bits(prot) | pkey_bits(prot, kernel.sys.config.pkeys)
@@ -67,16 +65,21 @@ def do_mprotect(kernel, task, start: int, length: int, prot: int) -> None:
         if (newflags & ~(newflags >> 4)) & VM_ACCESS_FLAGS:
             raise syscall_error(errno.EACCES, "mprotect: protection not allowed for this mapping")
         tmp = min(v.vm_end, end)
-        mprotect_fixup(kernel, mm, v, nstart, tmp, newflags)
-        nstart = tmp
-    if tmp < end:
-        raise syscall_error(errno.ENOMEM, "mprotect: range extends past the last mapping")
+        res = mprotect_fixup(kernel, mm, v, nstart, tmp, newflags)
+        nstart = res.vm_end               # vma_iter_end(): a merge may have grown the VMA
+        if nstart >= end:
+            return
+        # re-find: the fixup may have merged VMAs away (for_each_vma_range re-walks the tree)
+        v = mm.vmas.find(nstart)
+        if v is None or v.vm_start != nstart:
+            raise syscall_error(errno.ENOMEM, "mprotect: range has a hole")
 
 
-def mprotect_fixup(kernel, mm, vma, start: int, end: int, newflags: int) -> None:
+def mprotect_fixup(kernel, mm, vma, start: int, end: int, newflags: int):
+    """Returns the VMA covering [start, end) afterwards."""
     oldflags = vma.vm_flags
     if newflags == oldflags:
-        return
+        return vma
     nrpages = (end - start) >> 12
     charged = 0
     if newflags & VM_WRITE:
@@ -96,7 +99,7 @@ def mprotect_fixup(kernel, mm, vma, start: int, end: int, newflags: int) -> None
         populate_range(kernel, _task_of(kernel, mm), vma, start, end, write=True)
     mm.vm_stat_account(oldflags, -nrpages)
     mm.vm_stat_account(newflags, nrpages)
-    mm.update_hiwater_vm()
+    return vma
 
 
 def _task_of(kernel, mm):

@@ -63,8 +63,8 @@ def do_mremap(kernel, task, addr: int, old_len: int, new_len: int, flags: int, n
             raise syscall_error(errno.EINVAL, "mremap: old and new ranges overlap")
         if mm.map_count + 2 >= cfg.max_map_count - 3:
             raise syscall_error(errno.ENOMEM, "mremap: too many mappings (vm.max_map_count)")
-    if fixed and old_len == new_len and not dontunmap:
-        return _remap_move_multi(kernel, task, addr, old_len, new_addr)
+    if fixed and old_len == new_len:
+        return _remap_move_multi(kernel, task, addr, old_len, new_addr, dontunmap)
     vma = mm.vmas.lookup(addr)
     if vma is None:
         raise syscall_error(errno.EFAULT, "mremap: address is not mapped")
@@ -76,7 +76,10 @@ def do_mremap(kernel, task, addr: int, old_len: int, new_len: int, flags: int, n
             raise syscall_error(errno.EINVAL, "mremap: old_len 0 needs a shared mapping")
         if dontunmap and vma.vm_flags & (VM_DONTEXPAND | VM_PFNMAP):
             raise syscall_error(errno.EINVAL, "mremap: MREMAP_DONTUNMAP on a special mapping")
-        if old_len > vma.vm_end - addr:
+        # the range that must lie in this VMA: a FIXED shrink first unmaps the tail, so only
+        # new_len of it has to be mapped here
+        span = new_len if fixed and new_len < old_len else old_len
+        if span > vma.vm_end - addr:
             raise syscall_error(errno.EFAULT, "mremap: old range runs past its mapping")
         if new_len > old_len and vma.vm_flags & (VM_DONTEXPAND | VM_PFNMAP):
             raise syscall_error(errno.EFAULT, "mremap: mapping may not grow")
@@ -171,6 +174,8 @@ def move_vma(kernel, task, vma, old_addr: int, old_len: int, new_len: int, new_a
     # split the source so the moved range is a VMA of its own (as the old-range unmap will)
     new_pgoff = vma.vm_pgoff + ((old_addr - vma.vm_start) >> 12)
     new_vma = copy_vma(kernel, mm, vma, new_addr, new_len, new_pgoff)
+    if new_vma.vm_start <= old_addr < new_vma.vm_end:
+        vma = new_vma                 # the source was merged into the destination (unfaulted)
     kernel.committed_pages += charge
     moved = min(old_len, new_len)
     if moved:
@@ -230,16 +235,22 @@ def _clear_locked(kernel, mm, start: int, end: int) -> None:
             nv.vm_flags &= ~(VM_LOCKED | VM_LOCKONFAULT)
 
 
-def _remap_move_multi(kernel, task, addr: int, length: int, new_addr: int) -> int:
+def _remap_move_multi(kernel, task, addr: int, length: int, new_addr: int,
+                      dontunmap: bool = False) -> int:
     """remap_move() (6.17+): MREMAP_FIXED with equal lengths moves every VMA of the range,
-    keeping the gaps between them; a gap at the start is EFAULT."""
+    keeping the gaps between them; a gap at the start is EFAULT. With MREMAP_DONTUNMAP each
+    source stays mapped, emptied."""
     mm = task.mm
     vmas = mm.vmas.intersecting(addr, addr + length)
     if not vmas or vmas[0].vm_start > addr:
         raise syscall_error(errno.EFAULT, "mremap: address is not mapped")
-    do_munmap_range(kernel, mm, new_addr, new_addr + length)
     pieces = [(max(addr, v.vm_start), min(addr + length, v.vm_end)) for v in vmas]
+    if dontunmap:
+        for v in vmas:
+            if v.vm_flags & (VM_DONTEXPAND | VM_PFNMAP):
+                raise syscall_error(errno.EINVAL, "mremap: MREMAP_DONTUNMAP on a special mapping")
+    do_munmap_range(kernel, mm, new_addr, new_addr + length)
     for s, e in pieces:
         v = mm.vmas.lookup(s)
-        move_vma(kernel, task, v, s, e - s, e - s, new_addr + (s - addr), False)
+        move_vma(kernel, task, v, s, e - s, e - s, new_addr + (s - addr), dontunmap)
     return new_addr
