@@ -207,7 +207,11 @@ def collect_violations(machine) -> list[str]:
                    f"{'in' if user[pfn] else 'not in'} use")
     unev = (f.flags & _U32(PG_unevictable)) != 0
     mlk = (f.flags & _U32(PG_mlocked)) != 0
-    bad = np.flatnonzero(on_lru & (unev != mlk))
+    locked_mapping = np.zeros(f.nframes, bool)
+    for o in machine.kernel.address_spaces():
+        if getattr(o, "unevictable", False):
+            locked_mapping[o.pages[o.pages >= 0].astype(np.intp)] = True
+    bad = np.flatnonzero(on_lru & (unev != (mlk | (locked_mapping & unev))))
     for pfn in bad[:5].tolist():
         out.append(f"frame {pfn}: PG_unevictable={bool(unev[pfn])} but PG_mlocked={bool(mlk[pfn])}")
     # --- commit charge, contents, design

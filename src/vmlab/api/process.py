@@ -47,6 +47,7 @@ def _syscall(fn):
 
     @functools.wraps(fn)
     def wrapper(self, *a, **kw):
+        self.machine.kernel.current = self._task
         try:
             return fn(self, *a, **kw)
         finally:
@@ -294,6 +295,34 @@ class Process:
         from ..kernel.msync import do_msync
         do_msync(self._k(), self._task, _ulong(addr, "msync addr"), _ulong(length, "msync length"),
                  _cint(flags, "msync flags"))
+
+    # --- SysV shared memory --------------------------------------------------------------------------
+    @_syscall
+    def shmget(self, key: int, size: int, shmflg: int) -> int:
+        """shmget(2): a segment id (IPC_PRIVATE, IPC_CREAT, IPC_EXCL, permission bits)."""
+        from ..kernel.shm import do_shmget
+        return do_shmget(self._k(), self._task, _cint(key, "shmget key"), _ulong(size, "shmget size"),
+                         _cint(shmflg, "shmget flags"))
+
+    @_syscall
+    def shmat(self, shmid: int, addr: int = 0, shmflg: int = 0) -> int:
+        """shmat(2): attach; returns the address (SHM_RDONLY, SHM_RND, SHM_REMAP, SHM_EXEC)."""
+        from ..kernel.shm import do_shmat
+        return do_shmat(self._k(), self._task, _cint(shmid, "shmat id"), _ulong(addr, "shmat addr"),
+                        _cint(shmflg, "shmat flags"))
+
+    @_syscall
+    def shmdt(self, addr: int) -> None:
+        """shmdt(2)."""
+        from ..kernel.shm import do_shmdt
+        do_shmdt(self._k(), self._task, _ulong(addr, "shmdt addr"))
+
+    @_syscall
+    def shmctl(self, shmid: int, cmd: int, buf: dict | None = None):
+        """shmctl(2): IPC_STAT returns a dict like struct shmid_ds; IPC_SET takes one;
+        IPC_RMID, SHM_LOCK, SHM_UNLOCK, IPC_INFO, SHM_INFO, SHM_STAT."""
+        from ..kernel.shm import do_shmctl
+        return do_shmctl(self._k(), self._task, _cint(shmid, "shmctl id"), _cint(cmd, "shmctl cmd"), buf)
 
     # --- options the model adds ---------------------------------------------------------------------
     def set_rss_limit(self, limit: int | str | None) -> None:

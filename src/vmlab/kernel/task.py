@@ -53,11 +53,19 @@ class Kernel:
         self.committed_pages = 0          # vm_committed_as (Committed_AS), in pages
         from ..mm.fs import FileSystem
         self.fs = FileSystem(system)
+        self.clock = 0                    # model seconds: one per system call
+        self.current = None               # the task making the current system call
         from ..reclaim import Reclaimer
         self.reclaimer = Reclaimer(self)
         system.frames.reclaim = self.reclaimer.direct_reclaim
         system.frames.on_alloc = self.reclaimer.on_alloc
         system.frames.low_mark = system.watermarks()["min"]
+
+    EPOCH = 1_700_000_000
+
+    def now(self) -> int:
+        """A model wall clock for IPC times: seconds, one tick per system call."""
+        return self.EPOCH + self.clock
 
     def reclaim_pages(self, pfns) -> int:
         """MADV_PAGEOUT's reclaim_pages()."""
@@ -74,6 +82,8 @@ class Kernel:
     def after_syscall(self) -> None:
         """Work the kernel's threads do between the processes' operations: kswapd, and the
         per-process RSS limits (an option; reclaim/rsslimit.py)."""
+        self.clock += 1
+        self.current = None
         self.reclaimer.run_kswapd()
         for t in self.tasks.values():
             if t.alive and getattr(t.mm, "rss_limit", None) is not None:

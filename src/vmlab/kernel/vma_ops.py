@@ -28,9 +28,13 @@ VM_SPECIAL = VM_IO | VM_DONTEXPAND | VM_PFNMAP | VM_MIXEDMAP
 
 
 def vma_link_file(vma: VMA) -> None:
-    """The VMA takes a reference to its backing object and joins its i_mmap."""
+    """The VMA takes a reference to its backing object and joins its i_mmap (and, for a SysV
+    segment, vm_ops->open: shm_open())."""
     if vma.vm_file is not None:
         vma.vm_file.vma_link(vma)
+        hook = getattr(vma.vm_file, "on_map", None)
+        if hook is not None:
+            hook(vma.vm_file)
 
 
 def vma_unlink_file(design, vma: VMA) -> None:
@@ -38,7 +42,10 @@ def vma_unlink_file(design, vma: VMA) -> None:
     obj = vma.vm_file
     if obj is not None:
         obj.vma_unlink(vma)
-        if obj.refs == 0:
+        hook = getattr(obj, "on_unmap", None)      # vm_ops->close: shm_close()
+        if hook is not None:
+            hook(obj)
+        if obj.refs == 0 and obj.nlink == 0:
             obj.evict(design.sys)
 
 

@@ -42,6 +42,7 @@ from ..hw.frames import (PG_active, PG_anon, PG_dirty, PG_lru, PG_mlocked, PG_re
                          PG_workingset, ZERO_PFN)
 from ..mm.lru import (LRU_ACTIVE_ANON, LRU_ACTIVE_FILE, LRU_INACTIVE_ANON, LRU_INACTIVE_FILE,
                       LRU_UNEVICTABLE)
+from ..mm.filemap import write_back_page
 from ..mm.shmem import shmem_writeout
 from ..mm.vmflags import VM_EXEC, VM_LOCKED
 
@@ -272,6 +273,13 @@ class Reclaimer:
             if fl & PG_mlocked or fl & PG_unevictable:
                 self.putback(pfn)
                 continue
+            m = int(f.mapping[pfn])
+            if m >= 0 and not fl & PG_anon and getattr(f.owners.get(m), "unevictable", False):
+                # an unevictable mapping (SHM_LOCK): cull to the unevictable list
+                f.flags[pfn] = (fl | PG_unevictable) & ~PG_active
+                self.ev.count("unevictable_pgs_culled")
+                self.putback(pfn)
+                continue
             if not ignore_references:
                 ref = self.folio_check_references(pfn)
                 if ref == "activate":
@@ -331,6 +339,19 @@ class Reclaimer:
                 self.ev.count("pgrotated")
                 self.putback(pfn, tail=True)
                 continue
+            if (not fl & PG_swapcache and not anon and int(f.mapcount[pfn]) == 0
+                    and int(f.refcount[pfn]) == 1 and int(f.mapping[pfn]) >= 0):
+                # a clean page-cache page: __remove_mapping() drops it; the disk (or, for a
+                # clean tmpfs page, its zeroes) still has the data. File pages leave a shadow.
+                obj = f.owners.get(int(f.mapping[pfn]))
+                i = int(f.index[pfn])
+                obj.delete_page(self.sys, pfn)
+                if not fl & PG_swapbacked:
+                    obj.shadow[i] = self.sys.lru.workingset_eviction(pfn)
+                self.sys.lru.remove(pfn)
+                f.free(pfn)
+                reclaimed += 1
+                continue
             if fl & PG_swapcache and int(f.mapcount[pfn]) == 0 and int(f.refcount[pfn]) == 1:
                 t, off = self.swap.entry_of(f.private[pfn])
                 shadow = self.sys.lru.workingset_eviction(pfn)
@@ -353,7 +374,11 @@ class Reclaimer:
         f = self.f
         fl = int(f.flags[pfn])
         if not fl & PG_swapbacked:
-            return False                                  # file pages: the page cache (issue 3)
+            # a disk file's page: ->writepage() to the disk
+            obj = f.owners.get(int(f.mapping[pfn]))
+            write_back_page(self.sys, obj, pfn)
+            self.ev.count("nr_vmscan_write")
+            return True
         if not fl & PG_swapcache:
             obj = f.owners.get(int(f.mapping[pfn]))
             if not shmem_writeout(self.sys, obj, pfn):
