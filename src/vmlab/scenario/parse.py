@@ -18,6 +18,18 @@ Grammar, one statement per line (``#`` starts a comment, blank lines are ignored
     P: touch ADDR LEN [read|write]
     P: fork C                                 the child is named C
     P: exit
+    file PATH SIZE [BYTE] | file PATH "text"  a file that exists before the run (disk unless
+                                              under /tmp or /dev/shm)
+    P: open F PATH FLAGS                      FLAGS: rdonly, wronly, rdwr, creat, excl, trunc,
+                                              append joined by ","; the fd is named F
+    P: mmap A LEN PROT FLAGS fd F [off OFFSET] [at ADDR]
+    P: close F | fsync F | ftruncate F LEN | unlink PATH
+    P: pwrite F OFFSET "text" | pread F OFFSET LEN [expect "text"]
+    P: msync ADDR LEN FLAGS                   FLAGS: sync, async, invalidate
+    P: shmget S KEY SIZE FLAGS                KEY: a number or private; FLAGS: creat, excl, and
+                                              octal permissions (0600); the id is named S
+    P: shmat A S [FLAGS] [at ADDR]            FLAGS: rdonly, rnd, remap; the region is named A
+    P: shmdt A | shmctl S rmid|lock|unlock
     checkpoint NAME                           a point where state is recorded / compared
     note TEXT                                 printed in the run's report
 
@@ -44,7 +56,15 @@ from ..units import parse_size
 OPS = {
     "mmap", "munmap", "mprotect", "mremap", "madvise", "mlock", "mlock2", "munlock", "mlockall",
     "munlockall", "brk", "write", "read", "fill", "touch", "fork", "exit",
+    "open", "close", "fsync", "ftruncate", "unlink", "pwrite", "pread", "msync",
+    "shmget", "shmat", "shmdt", "shmctl",
 }
+OPEN_FLAGS = {"rdonly": 0, "wronly": 1, "rdwr": 2, "creat": 0o100, "excl": 0o200,
+              "trunc": 0o1000, "append": 0o2000}
+SHM_FLAGS = {"creat": C.IPC_CREAT, "excl": C.IPC_EXCL, "rdonly": C.SHM_RDONLY, "rnd": C.SHM_RND,
+             "remap": C.SHM_REMAP, "exec": C.SHM_EXEC}
+SHMCTL = {"rmid": C.IPC_RMID, "lock": C.SHM_LOCK, "unlock": C.SHM_UNLOCK}
+MS_FLAGS = {"sync": C.MS_SYNC, "async": C.MS_ASYNC, "invalidate": C.MS_INVALIDATE}
 SIGNALS = {"SIGSEGV", "SIGBUS"}
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _ADDR = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?:([+-])(.+))?$")
@@ -150,6 +170,44 @@ def _flags(ctx, tok: str, fld: str, prefix: str) -> int:
     return val
 
 
+def _names(ctx, tok: str, table: dict, fld: str) -> int:
+    val = 0
+    for part in re.split(r"[,|]", tok.lower()):
+        if not part:
+            continue
+        if part not in table:
+            raise ctx.err(fld, f"unknown flag {part!r}; one of {', '.join(table)}")
+        val |= table[part]
+    return val
+
+
+def _int(ctx, tok: str, fld: str) -> int:
+    try:
+        return int(tok, 0)
+    except ValueError:
+        raise ctx.err(fld, f"expected a number, got {tok!r}") from None
+
+
+def _shmflags(ctx, tok: str) -> int:
+    val = 0
+    for part in re.split(r"[,|]", tok.lower()):
+        if not part:
+            continue
+        if part in SHM_FLAGS:
+            val |= SHM_FLAGS[part]
+        elif re.fullmatch(r"0?[0-7]{3}", part):
+            val |= int(part, 8)
+        else:
+            raise ctx.err("flags", f"unknown shm flag {part!r}; one of {', '.join(SHM_FLAGS)} or 0600")
+    return val
+
+
+def _fd(ctx, tok: str, fds: set) -> str:
+    if tok not in fds:
+        raise ctx.err("fd", f"unknown fd {tok!r} (open it first)")
+    return tok
+
+
 def _data(ctx, tok: str) -> bytes:
     if tok.startswith('x"') and tok.endswith('"'):
         try:
@@ -171,6 +229,8 @@ def parse_text(text: str, path: str = "<scenario>") -> Scenario:
     machine: dict = {}
     procs: set[str] = set()
     regions: set[str] = set()
+    fds: set[str] = set()
+    shmids: set[str] = set()
     title = ""
     for n, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
@@ -216,6 +276,18 @@ def parse_text(text: str, path: str = "<scenario>") -> Scenario:
             procs.add(toks[1])
             steps.append(Step(n, "spawn", proc=toks[1], expect=expect))
             continue
+        if head == "file":
+            _need(ctx, toks, 3, 'file PATH SIZE [BYTE] | file PATH "text"')
+            if not toks[1].startswith("/"):
+                raise ctx.err("path", f"expected an absolute path, got {toks[1]!r}")
+            if toks[2].startswith(('"', 'x"')):
+                spec = {"path": toks[1], "data": _data(ctx, " ".join(toks[2:]))}
+            else:
+                size = _size(ctx, toks[2], "size")
+                byte = int(toks[3], 0) if len(toks) > 3 else 0
+                spec = {"path": toks[1], "data": bytes([byte & 0xFF]) * size}
+            steps.append(Step(n, "file", args=spec, text=line))
+            continue
         if head == "checkpoint":
             _need(ctx, toks, 2, "checkpoint NAME")
             steps.append(Step(n, "checkpoint", text=toks[1]))
@@ -239,9 +311,20 @@ def parse_text(text: str, path: str = "<scenario>") -> Scenario:
             if not _NAME.match(a[0]):
                 raise ctx.err("name", f"bad region name {a[0]!r}")
             args = {"name": a[0], "len": _size(ctx, a[1], "len"), "prot": _prot(ctx, a[2]),
-                    "flags": _flags(ctx, a[3], "flags", "MAP_"), "at": None}
-            if len(a) >= 6 and a[4] == "at":
-                args["at"] = _addr(ctx, a[5], "at")
+                    "flags": _flags(ctx, a[3], "flags", "MAP_"), "at": None, "fd": None, "off": 0}
+            rest = a[4:]
+            while rest:
+                if rest[0] == "at" and len(rest) > 1:
+                    args["at"] = _addr(ctx, rest[1], "at")
+                elif rest[0] == "fd" and len(rest) > 1:
+                    args["fd"] = _fd(ctx, rest[1], fds)
+                elif rest[0] == "off" and len(rest) > 1:
+                    args["off"] = _size(ctx, rest[1], "off")
+                else:
+                    raise ctx.err("arguments", f"expected 'at ADDR', 'fd F' or 'off OFFSET', got {rest[0]!r}")
+                rest = rest[2:]
+            if args["fd"] is None and not args["flags"] & C.MAP_ANONYMOUS:
+                raise ctx.err("flags", "a mapping without 'anonymous' needs 'fd F'")
             regions.add(a[0])
         elif op in ("munmap", "mlock", "munlock"):
             _need(ctx, a, 2, f"{op} ADDR LEN")
@@ -306,6 +389,69 @@ def parse_text(text: str, path: str = "<scenario>") -> Scenario:
             if mode not in ("read", "write"):
                 raise ctx.err("mode", f"expected read or write, got {a[2]!r}")
             args = {"addr": _addr(ctx, a[0], "addr"), "len": _size(ctx, a[1], "len"), "write": mode == "write"}
+        elif op == "open":
+            _need(ctx, a, 3, "open FD PATH FLAGS")
+            if not _NAME.match(a[0]):
+                raise ctx.err("name", f"bad fd name {a[0]!r}")
+            args = {"fd": a[0], "path": a[1], "flags": _names(ctx, a[2], OPEN_FLAGS, "flags")}
+            fds.add(a[0])
+        elif op in ("close", "fsync"):
+            _need(ctx, a, 1, f"{op} FD")
+            args = {"fd": _fd(ctx, a[0], fds)}
+        elif op == "ftruncate":
+            _need(ctx, a, 2, "ftruncate FD LEN")
+            args = {"fd": _fd(ctx, a[0], fds), "len": _size(ctx, a[1], "len")}
+        elif op == "unlink":
+            _need(ctx, a, 1, "unlink PATH")
+            args = {"path": a[0]}
+        elif op == "pwrite":
+            _need(ctx, a, 3, 'pwrite FD OFFSET "text"')
+            args = {"fd": _fd(ctx, a[0], fds), "off": _size(ctx, a[1], "offset"),
+                    "data": _data(ctx, " ".join(a[2:]))}
+        elif op == "pread":
+            _need(ctx, a, 3, 'pread FD OFFSET LEN [expect "text"]')
+            args = {"fd": _fd(ctx, a[0], fds), "off": _size(ctx, a[1], "offset"),
+                    "len": _size(ctx, a[2], "len"), "expect": None}
+            if len(a) >= 5 and a[3] == "expect":
+                args["expect"] = _data(ctx, " ".join(a[4:]))
+        elif op == "msync":
+            _need(ctx, a, 3, "msync ADDR LEN FLAGS")
+            args = {"addr": _addr(ctx, a[0], "addr"), "len": _size(ctx, a[1], "len"),
+                    "flags": _names(ctx, a[2], MS_FLAGS, "flags")}
+        elif op == "shmget":
+            _need(ctx, a, 4, "shmget NAME KEY SIZE FLAGS")
+            if not _NAME.match(a[0]):
+                raise ctx.err("name", f"bad segment name {a[0]!r}")
+            key = C.IPC_PRIVATE if a[1].lower() == "private" else _int(ctx, a[1], "key")
+            args = {"name": a[0], "key": key, "size": _size(ctx, a[2], "size"),
+                    "flags": _shmflags(ctx, a[3])}
+            shmids.add(a[0])
+        elif op == "shmat":
+            _need(ctx, a, 2, "shmat REGION SEG [FLAGS] [at ADDR]")
+            if not _NAME.match(a[0]):
+                raise ctx.err("name", f"bad region name {a[0]!r}")
+            if a[1] not in shmids:
+                raise ctx.err("segment", f"unknown segment {a[1]!r} (shmget it first)")
+            args = {"name": a[0], "seg": a[1], "flags": 0, "at": None}
+            rest = a[2:]
+            while rest:
+                if rest[0] == "at" and len(rest) > 1:
+                    args["at"] = _addr(ctx, rest[1], "at")
+                    rest = rest[2:]
+                else:
+                    args["flags"] = _shmflags(ctx, rest[0])
+                    rest = rest[1:]
+            regions.add(a[0])
+        elif op == "shmdt":
+            _need(ctx, a, 1, "shmdt ADDR")
+            args = {"addr": _addr(ctx, a[0], "addr")}
+        elif op == "shmctl":
+            _need(ctx, a, 2, "shmctl SEG rmid|lock|unlock")
+            if a[0] not in shmids:
+                raise ctx.err("segment", f"unknown segment {a[0]!r}")
+            if a[1].lower() not in SHMCTL:
+                raise ctx.err("cmd", f"expected rmid, lock or unlock, got {a[1]!r}")
+            args = {"seg": a[0], "cmd": SHMCTL[a[1].lower()]}
         elif op == "fork":
             _need(ctx, a, 1, "fork CHILD")
             if not _NAME.match(a[0]) or a[0] in procs:

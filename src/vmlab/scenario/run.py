@@ -44,6 +44,8 @@ class Runner:
         self.m = machine
         self.procs: dict[str, object] = {}
         self.regions: dict[str, Region] = {}
+        self.fds: dict[str, int] = {}
+        self.shmids: dict[str, int] = {}
         self.outcomes: list[Outcome] = []
         self.mismatches: list[str] = []
         self.unexpected: list[str] = []
@@ -66,6 +68,9 @@ class Runner:
                 continue
             elif step.kind == "note":
                 out = Outcome(step, "note", step.text)
+            elif step.kind == "file":
+                self.m.create_file(step.args["path"], step.args["data"])
+                continue
             else:
                 out = self._op(step)
             self.outcomes.append(out)
@@ -89,8 +94,38 @@ class Runner:
             value = None
             if op == "mmap":
                 at = self.addr(a["at"]) if a["at"] is not None else 0
-                value = p.mmap(at, a["len"], a["prot"], a["flags"])
+                fd = self.fds[a["fd"]] if a.get("fd") else -1
+                value = p.mmap(at, a["len"], a["prot"], a["flags"], fd, a.get("off", 0))
                 self.regions[a["name"]] = Region(step.proc, value, a["len"])
+            elif op == "open":
+                self.fds[a["fd"]] = p.open(a["path"], a["flags"])
+            elif op == "close":
+                p.close(self.fds[a["fd"]])
+            elif op == "fsync":
+                p.fsync(self.fds[a["fd"]])
+            elif op == "ftruncate":
+                p.ftruncate(self.fds[a["fd"]], a["len"])
+            elif op == "unlink":
+                p.unlink(a["path"])
+            elif op == "pwrite":
+                p.pwrite(self.fds[a["fd"]], a["data"], a["off"])
+            elif op == "pread":
+                value = p.pread(self.fds[a["fd"]], a["len"], a["off"])
+                if a["expect"] is not None and value != a["expect"]:
+                    self.mismatches.append(f"{self.sc.path}:{step.line}: {step.text}: read {value!r}")
+            elif op == "msync":
+                p.msync(self.addr(a["addr"]), a["len"], a["flags"])
+            elif op == "shmget":
+                self.shmids[a["name"]] = p.shmget(a["key"], a["size"], a["flags"])
+            elif op == "shmat":
+                at = self.addr(a["at"]) if a["at"] is not None else 0
+                value = p.shmat(self.shmids[a["seg"]], at, a["flags"])
+                size = p.shmctl(self.shmids[a["seg"]], 2)["shm_segsz"]
+                self.regions[a["name"]] = Region(step.proc, value, size)
+            elif op == "shmdt":
+                p.shmdt(self.addr(a["addr"]))
+            elif op == "shmctl":
+                p.shmctl(self.shmids[a["seg"]], a["cmd"])
             elif op == "munmap":
                 p.munmap(self.addr(a["addr"]), a["len"])
             elif op == "mprotect":
