@@ -5,6 +5,8 @@
     vmlab scenarios                    list the built-in scenarios
     vmlab procfs SCENARIO PATH         run a scenario and print a /proc file at its end
     vmlab bench [--size 1G] [--repeat 3]   model vs host kernel costs
+    vmlab verify [SCENARIO...] [--host] [--record] [--golden-dir DIR]
+                                       the model against the host kernel (docs/validation.md)
 
 Exit status: 0 on success, 1 when a scenario's expectations were not met, 2 for bad usage or a
 bad scenario file (reported as one line naming file, line and field).
@@ -100,6 +102,8 @@ def main(argv=None) -> int:
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--design", default=None)
     p.set_defaults(fn=cmd_bench)
+    from .verify.command import add_parser as _add_verify_parser
+    _add_verify_parser(sub)
     args = ap.parse_args(argv)
     if not getattr(args, "fn", None):
         ap.print_help()

@@ -90,6 +90,27 @@ class Design(ABC):
     def vma_close(self, vma: VMA) -> None:
         """The VMA is going away for good, its pages already zapped (unlink_anon_vmas)."""
 
+    # --- the anonymous reverse map's anchor ------------------------------------------------------
+    @abstractmethod
+    def vma_has_anon(self, vma: VMA) -> bool:
+        """Has the VMA an anonymous-page anchor yet (Linux: vma->anon_vma != NULL)?"""
+
+    @abstractmethod
+    def anon_prepare(self, vma: VMA) -> int:
+        """Make sure the VMA has its anchor; the owner id new exclusive anon pages record."""
+
+    @abstractmethod
+    def anon_owner_shared(self, vma: VMA) -> int:
+        """The owner id for an anon page shared beyond this VMA (swap-in of a shared page)."""
+
+    @abstractmethod
+    def anon_reuse(self, vma: VMA, pfns) -> None:
+        """A write reused these pages in place: they now belong to this VMA's anchor."""
+
+    @abstractmethod
+    def anon_fork(self, child_vma: VMA, parent_vma: VMA | None) -> None:
+        """Give a fork child's VMA its anon state (parent_vma None: VM_WIPEONFORK, empty)."""
+
     # --- faults ------------------------------------------------------------------------------------
     @abstractmethod
     def fault(self, mm, vma: VMA, row: int, idx: np.ndarray, base: int, write: bool) -> None:

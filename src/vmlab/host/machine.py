@@ -198,11 +198,17 @@ class HostMachine:
     ``ram`` and ``swap`` are checked to be sizes and otherwise ignored (the host has the RAM
     and swap it has: see ``host_info()``); ``design`` must be ``"linux"``; ``seed`` is
     ignored (the host is not deterministic). Host-only arguments: ``no_aslr=True`` starts
-    workers with personality(ADDR_NO_RANDOMIZE); ``timeout`` bounds each request (seconds).
+    workers with personality(ADDR_NO_RANDOMIZE); ``timeout`` bounds each request (seconds);
+    ``model_layout=True`` makes every spawned worker fill the holes of its mmap area with
+    inert plugs at start-up, so that the scenario's mappings are stacked top-down next to each
+    other as in the model and never merge with the interpreter's own (worker.py
+    ``_plug_holes``; used by ``vmlab verify``); ``layout_top`` (an address: the model's first
+    free address below its vdso) then also aligns that stack with the model's modulo 2 MiB.
     """
 
     def __init__(self, ram=None, swap=None, design: str = "linux", seed=None, *,
-                 no_aslr: bool = False, timeout: float | None = 120.0):
+                 no_aslr: bool = False, timeout: float | None = 120.0,
+                 model_layout: bool = False, layout_top: int | None = None):
         if not sys.platform.startswith("linux"):
             raise HostUnsupported(f"the host backend needs Linux; this is {sys.platform}")
         if design != "linux":
@@ -214,6 +220,9 @@ class HostMachine:
             "seed": seed,
         }
         self.no_aslr = bool(no_aslr)
+        self.model_layout = bool(model_layout)
+        self.layout_top = None if layout_top is None else _count(layout_top, "layout_top")
+        self._drain_fallback: str | None = None
         self._state = _MachineState(timeout)
         self._finalizer = weakref.finalize(self, _MachineState.shutdown, self._state)
         self.capabilities = probe.capabilities()
@@ -230,7 +239,8 @@ class HostMachine:
     def _start_reaper(self) -> None:
         st = self._state
         ours, theirs = socket.socketpair()
-        argv = _w.worker_argv(sys.executable, theirs.fileno(), os.getpid(), reaper=True)
+        argv = _w.worker_argv(sys.executable, theirs.fileno(), os.getpid(), reaper=True,
+                              model_layout=self.model_layout, layout_top=self.layout_top)
         if self.no_aslr:
             argv.append("--no-aslr")
         env = dict(_w.WORKER_ENV)
@@ -320,6 +330,26 @@ class HostMachine:
                 bad.append(str(e))
         if bad:
             raise InvariantError(bad)
+
+    def drain(self) -> str:
+        """Empty the per-CPU folio batches of every CPU (mm/swap.c lru_add_drain_all()), so
+        that /proc shows the settled state the model shows (docs/notes/procfs.md §0): pages on
+        their LRU, MADV_FREE'd pages lazy-free, munlock-on-unmap done. Returns how it drained.
+
+        The way: ``migrate_pages(0, maxnode, nodes, nodes)`` with the same node set on both
+        sides. kernel_migrate_pages() -> do_migrate_pages() starts with lru_add_drain_all(),
+        then finds nothing to move (every node maps to itself); about 0.1 ms here. Where that
+        system call is missing (no CONFIG_NUMA/CONFIG_MIGRATION) or refused, each live worker
+        locks and unlocks a scratch page on every CPU it may run on (worker.py ``op_drain``).
+        """
+        if self._drain_fallback is None:
+            err = _migrate_pages_drain()
+            if err is None:
+                return "migrate_pages"
+            self._drain_fallback = err
+        for p in self.processes:
+            p._call("drain")
+        return f"mlock/munlock on every CPU ({self._drain_fallback})"
 
     # -- introspection --
 
@@ -564,6 +594,48 @@ def _raise(reply, pid: int | None):
     if kind == "crash":
         raise RuntimeError(f"host worker {pid} failed:\n{reply[1]}")
     raise RuntimeError(f"host worker {pid}: unexpected answer {reply!r}")
+
+
+_MIGRATE_PAGES = {"x86_64": 256, "aarch64": 238}
+
+
+def _node_mask() -> int:
+    """The nodes with memory (/sys/devices/system/node/has_memory, e.g. "0" or "0-1")."""
+    try:
+        text = _read_text("/sys/devices/system/node/has_memory").strip()
+    except OSError:
+        return 1
+    mask = 0
+    for part in text.split(","):
+        if not part:
+            continue
+        lo, _, hi = part.partition("-")
+        for n in range(int(lo), int(hi or lo) + 1):
+            mask |= 1 << n
+    return mask or 1
+
+
+def _migrate_pages_drain() -> str | None:
+    """lru_add_drain_all() through migrate_pages(2) of the driver itself onto the nodes it is
+    already on. None on success, else why not."""
+    import ctypes
+    import platform
+    nr = _MIGRATE_PAGES.get(platform.machine())
+    if nr is None:
+        return f"no migrate_pages number for {platform.machine()}"
+    mask = _node_mask()
+    nbits = max(64, mask.bit_length() + 1)
+    words = (nbits + 63) // 64
+    arr = (ctypes.c_ulong * words)(*[(mask >> (64 * i)) & (_U64 - 1) for i in range(words)])
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    ctypes.set_errno(0)
+    r = libc.syscall(ctypes.c_long(nr), ctypes.c_long(0), ctypes.c_ulong(words * 64 + 1),
+                     arr, arr)
+    if r < 0:
+        e = ctypes.get_errno()
+        return f"migrate_pages: {errno.errorcode.get(e, e)}"
+    return None
 
 
 def _read_text(path: str) -> str:

@@ -118,10 +118,12 @@ SEGV_MAPERR, SEGV_ACCERR, SEGV_PKUERR = 1, 2, 4
 BUS_ADRERR = 2
 MAP_SHARED, MAP_SHARED_VALIDATE, MAP_TYPE = 0x01, 0x03, 0x0F
 MAP_FIXED, MAP_ANONYMOUS = 0x10, 0x20
+MAP_NORESERVE, MAP_FIXED_NOREPLACE = 0x4000, 0x100000
 MREMAP_FIXED, MREMAP_DONTUNMAP = 2, 4
 MADV_GUARD_INSTALL = 102
 PM_GUARD_REGION = 1 << 58
 PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+LAYOUT_ALIGN = 2 << 20          # model_layout: congruence of the floor plug (one PMD)
 TOUCH_CHUNK = 512               # pages per strided copy in touch(); one page table's worth
 
 # System call numbers: arch/x86/entry/syscalls/syscall_64.tbl, include/uapi/asm-generic/unistd.h
@@ -234,9 +236,11 @@ def read_maps() -> list[Vma]:
 class Worker:
     """Serve one channel; see the module header for the protocol and the invariants."""
 
-    def __init__(self, sock: socket.socket, libc: _Libc):
+    def __init__(self, sock: socket.socket, libc: _Libc, model_layout: bool = False,
+                 layout_top: int | None = None):
         self.sock = sock
         self.libc = libc
+        self.plugs: list[list[int]] = []            # [start, end) of the layout plugs
         self.owned: list[list[int]] = []            # sorted, disjoint [start, end) it mapped
         self.guard_used = False                    # MADV_GUARD_INSTALL seen (in this mm)
         self.shmem_pages: dict[int, int] = {}      # inode -> pages of its shared anon objects
@@ -246,6 +250,72 @@ class Worker:
         self.curbrk_poisoned = self._poison_curbrk()
         self.atomic_add = self._find_atomic_add()
         self.drain_buf = bytearray(1 << 16)
+        if model_layout and libc.nr:
+            self._plug_holes(layout_top)
+
+    def _plug(self, lo: int, hi: int) -> None:
+        """One plug: a PROT_NONE shared anonymous mapping (its own shmem file, so it never
+        merges with anything; MAP_NORESERVE, so it is not charged to Committed_AS)."""
+        flags = MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE
+        self.libc.syscall("mmap", "plug", lo, hi - lo, 0, flags, -1, 0)
+        self.plugs.append([lo, hi])
+
+    def _plug_holes(self, layout_top: int | None = None) -> None:
+        """The model's address space is empty below its [vdso], so its first mmap lands right
+        under the vdso and later ones are stacked below it, top-down. The interpreter's is not:
+        it leaves holes between its libraries (a small mmap fills one) and anonymous mappings a
+        new region could merge with. Fill every hole of the mmap area with a plug, and put one
+        plug page under its lowest mapping, so that top-down placement (mm/mmap.c
+        unmapped_area_topdown()) stacks the scenario's mappings below the plugs exactly as the
+        model stacks them below its vdso. A probe mapping checks the result; a hole the maps
+        walk missed (above the highest mapping, below mmap_base) is plugged where the probe
+        lands. With ``layout_top`` (the model's first free address below its vdso) the floor
+        plug reaches down to an address congruent to it modulo 2 MiB, so that every region is
+        placed at the same offset within its page table (and its 64 KiB fault-around window,
+        and its 2 MiB huge-page frame) as in the model."""
+        maps = read_maps()
+        stack = next((v for v in maps if v.path == "[stack]"), None)
+        top = stack.start if stack is not None else 1 << 47
+        area = [v for v in maps if v.start >= _page_up(self.brk_floor) and v.end <= top]
+        if not area:
+            return
+        for lo, hi in zip(area, area[1:]):
+            if hi.start > lo.end:
+                self._plug(lo.end, hi.start)
+        floor = area[0].start - PAGE
+        if layout_top is not None:
+            floor -= (floor - layout_top) % LAYOUT_ALIGN
+        self._plug(floor, area[0].start)
+        probe_flags = MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE
+        for _ in range(64):
+            r = self.libc.syscall("mmap", "probe", 0, PAGE, 0, probe_flags, -1, 0)
+            if r == floor - PAGE:
+                self.libc.syscall("munmap", "probe", r, PAGE)
+                return
+            # r is the top page of a hole: plug the rest of it (from the mapping below r)
+            below = max((v.end for v in read_maps() if v.end <= r), default=r)
+            self.plugs.append([r, r + PAGE])
+            if below < r:
+                self._plug(below, r)
+
+    def op_drain(self):
+        """Drain the per-CPU folio batches of every CPU this worker may run on (the fallback
+        of HostMachine.drain()): on each CPU in turn, lock and unlock a scratch page. mlock's
+        and munlock's mlock_fixup() both end in mlock_vma_pages_range(), which calls
+        lru_add_drain() (mm/mlock.c) and so empties that CPU's LRU and mlock batches. The
+        scratch page is mapped and unmapped here, so the address space is unchanged after."""
+        cpus = sorted(os.sched_getaffinity(0))
+        flags = 0x02 | MAP_ANONYMOUS                        # MAP_PRIVATE
+        scratch = self.libc.syscall("mmap", "drain", 0, PAGE, 3, flags, -1, 0)
+        try:
+            for cpu in cpus:
+                os.sched_setaffinity(0, {cpu})
+                self.libc.syscall("mlock", "drain", scratch, PAGE)
+                self.libc.syscall("munlock", "drain", scratch, PAGE)
+        finally:
+            os.sched_setaffinity(0, cpus)
+            self.libc.syscall("munmap", "drain", scratch, PAGE)
+        return len(cpus)
 
     # -- start-up helpers --
 
@@ -290,6 +360,7 @@ class Worker:
             "touch_write": "atomic-rmw" if self.atomic_add else "load-store",
             "page_size": PAGE,
             "machine": platform.machine(),
+            "plugs": [list(x) for x in self.plugs],
         }
 
     # -- the owned set --
@@ -665,18 +736,24 @@ _NO_REPLY = object()
 
 # --- the reaper ----------------------------------------------------------------------------------
 
-def worker_argv(python: str, fd: int, parent: int, reaper: bool = False) -> list[str]:
+def worker_argv(python: str, fd: int, parent: int, reaper: bool = False,
+                model_layout: bool = False, layout_top: int | None = None) -> list[str]:
     argv = [python, "-S", "-s", "-P", os.path.abspath(__file__),
             "--fd", str(fd), "--parent", str(parent)]
-    return argv + (["--reaper"] if reaper else [])
+    argv += ["--reaper"] if reaper else []
+    argv += ["--model-layout"] if model_layout else []
+    return argv + (["--layout-top", str(layout_top)] if layout_top is not None else [])
 
 
 class Reaper:
     """Spawn top-level workers on request; adopt and reap orphans (see the module header)."""
 
-    def __init__(self, sock: socket.socket, libc: _Libc, no_aslr: bool):
+    def __init__(self, sock: socket.socket, libc: _Libc, no_aslr: bool,
+                 model_layout: bool = False, layout_top: int | None = None):
         self.sock = sock
         self.libc = libc
+        self.model_layout = model_layout
+        self.layout_top = layout_top
         libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
         if no_aslr:
             cur = libc.personality(0xFFFFFFFF)
@@ -699,7 +776,9 @@ class Reaper:
                 env = dict(WORKER_ENV)
                 if "PYTHONHOME" in os.environ:
                     env["PYTHONHOME"] = os.environ["PYTHONHOME"]
-                os.execve(sys.executable, worker_argv(sys.executable, fd, os.getppid()), env)
+                os.execve(sys.executable, worker_argv(sys.executable, fd, os.getppid(),
+                                                      model_layout=self.model_layout,
+                                                      layout_top=self.layout_top), env)
             finally:
                 os._exit(127)
         child_end.close()
@@ -743,10 +822,11 @@ def main(argv: list[str]) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)      # ^C is the driver's business
     os.set_inheritable(fd, False)       # no exec'd worker may inherit its parent's channel
     sock = socket.socket(fileno=fd)
+    top = int(argv[argv.index("--layout-top") + 1]) if "--layout-top" in argv else None
     if "--reaper" in argv:
-        Reaper(sock, libc, "--no-aslr" in argv).serve()
+        Reaper(sock, libc, "--no-aslr" in argv, "--model-layout" in argv, top).serve()
     else:
-        Worker(sock, libc).serve()
+        Worker(sock, libc, "--model-layout" in argv, top).serve()
 
 
 if __name__ == "__main__":

@@ -317,8 +317,8 @@ def guard_install(kernel, task, vma, start: int, end: int) -> None:
         raise syscall_error(errno.EINVAL, "madvise: guard regions are not allowed on this mapping")
     pt = kernel.sys.pagetables
     with_oom_retry(kernel, task, lambda: pt.leaves(mm.pgd, start, end, alloc=True, acct=mm))
-    if vma.vm_file is None and hasattr(kernel.design, "avs"):
-        kernel.design.avs.prepare(vma)
+    if vma.vm_file is None:
+        kernel.design.anon_prepare(vma)
     vma.vm_flags |= VM_MAYBE_GUARD
     mm.update_hiwater_rss()
     kernel.design.zap_range(mm, vma, start, end, drop_markers=False)

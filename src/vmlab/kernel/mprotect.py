@@ -86,7 +86,7 @@ def mprotect_fixup(kernel, mm, vma, start: int, end: int, newflags: int):
         if not oldflags & (VM_ACCOUNT | VM_WRITE | VM_HUGETLB | VM_SHARED | VM_NORESERVE):
             charged = nrpages
             newflags |= VM_ACCOUNT
-    elif oldflags & VM_ACCOUNT and vma.is_anonymous() and vma.anon_vma is None:
+    elif oldflags & VM_ACCOUNT and vma.is_anonymous() and not kernel.design.vma_has_anon(vma):
         newflags &= ~VM_ACCOUNT
     vma = vma_modify(kernel.design, vma, start, end, newflags)
     vma.vm_flags = newflags

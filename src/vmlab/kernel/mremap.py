@@ -198,7 +198,7 @@ def move_vma(kernel, task, vma, old_addr: int, old_len: int, new_len: int, new_a
 def copy_vma(kernel, mm, vma, addr: int, length: int, pgoff: int):
     """copy_vma(): the destination VMA, merged into a neighbour when the rules allow."""
     design = kernel.design
-    if vma.is_anonymous() and vma.anon_vma is None:
+    if vma.is_anonymous() and not design.vma_has_anon(vma):
         pgoff = addr >> 12                       # never faulted: label pages by the new address
     prev = mm.vmas.prev_of(addr)
     nxt = mm.vmas.next_of(addr + length)
@@ -206,11 +206,9 @@ def copy_vma(kernel, mm, vma, addr: int, length: int, pgoff: int):
                    middle=None, copied_from=vma)
     merged = vma_merge_new_range(design, g)
     if merged is not None:
-        if merged.anon_vma is None and vma.anon_vma is not None:
-            design.vma_dup_anon(merged, vma)
+        design.vma_dup_anon(merged, vma)
         return merged
     new = VMA(mm, addr, addr + length, vma.vm_flags, pgoff, vma.vm_file)
-    new.anon_vma = vma.anon_vma
     design.vma_split(vma, new)                   # anon_vma_clone: same anon state as the source
     mm.vmas.insert(new)
     vma_link_file(new)

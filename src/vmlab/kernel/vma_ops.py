@@ -226,7 +226,7 @@ def _merge_existing_range(design, g: MergeRange) -> VMA | None:
         mm.vmas.remove(middle)
         mm.vmas.remove(nxt)
         _adjust(mm, prev, prev.vm_start, nxt.vm_end, prev.vm_pgoff)
-        design.vma_merge(prev, [nxt, middle] if nxt.anon_vma is not None else [middle, nxt])
+        design.vma_merge(prev, [nxt, middle] if design.vma_has_anon(nxt) else [middle, nxt])
         vma_unlink_file(design, middle)
         vma_unlink_file(design, nxt)
         _merge_softdirty(prev, g.flags)

@@ -42,6 +42,31 @@ class LinuxDesign(SwapPaths, AnonFaults, FileFaults, Zap, Fork, Protect, Move, R
         super().__init__(system)
         self.avs = AnonVMAs(system.frames.owners)
 
+    # --- the anonymous reverse map, as the page-level code sees it -------------------------------
+    def vma_has_anon(self, vma) -> bool:
+        """vma->anon_vma != NULL: the VMA has (had) anonymous pages."""
+        return vma.anon_vma is not None
+
+    def anon_prepare(self, vma) -> int:
+        """anon_vma_prepare(); the owner id a new exclusive anon page of the VMA records."""
+        return self.avs.prepare(vma).id
+
+    def anon_owner_shared(self, vma) -> int:
+        """The owner for a page that is not exclusive to this VMA: the root anon_vma."""
+        return self.avs.prepare(vma).root.id
+
+    def anon_reuse(self, vma, pfns) -> None:
+        """folio_move_anon_rmap(): a page reused by a write now belongs to this VMA's anon_vma."""
+        self.frames.mapping[pfns] = self.avs.prepare(vma).id
+
+    def anon_fork(self, child_vma, parent_vma) -> None:
+        """anon_vma_fork(); with parent_vma None (VM_WIPEONFORK) the child starts empty."""
+        if parent_vma is None:
+            child_vma.anon_vma = None
+            child_vma.anon_vma_chain = []
+        else:
+            self.avs.fork(child_vma, parent_vma)
+
     # --- VMA lifecycle (mm/vma.c calls into mm/rmap.c) ------------------------------------------
     def vma_split(self, vma, new) -> None:
         """__split_vma(): vm_area_dup copied anon_vma; anon_vma_clone links the chain."""

@@ -61,7 +61,7 @@ class AnonFaults:
                 ev.count("pgfault", len(sel))
                 self.stats.add("faults_zero", len(sel))
             return
-        self.avs.prepare(vma)
+        self.anon_prepare(vma)
         need = self._private_write_need(ptes)
         if need:
             self.frames.reserve(need)          # may reclaim: re-read what we classified
@@ -89,7 +89,7 @@ class AnonFaults:
     def _private_write(self, mm, vma, row: int, idx: np.ndarray, base: int, ptes: np.ndarray) -> None:
         f = self.frames
         ev = self.sys.events
-        av = vma.anon_vma
+        owner = self.anon_prepare(vma)
         extra = self._pte_extra()
         prot = vma.vm_page_prot
         addrs_all = base + (idx.astype(np.int64) << 12)
@@ -109,7 +109,7 @@ class AnonFaults:
         if reuse.any():
             r_pfn = pfn[reuse]
             # folio_move_anon_rmap() for the non-exclusive ones, then SetPageAnonExclusive
-            f.mapping[r_pfn] = av.id
+            self.anon_reuse(vma, r_pfn)
             f.flags[r_pfn] |= _U32(PG_anon_exclusive)
             sel = p_idx[reuse]
             new_vals[sel] = ptes[sel] | _U64(P.RW | P.DIRTY | P.ACCESSED | extra)
@@ -130,7 +130,7 @@ class AnonFaults:
             tokens[zero] = 0
             f.contents.dup_many(tokens)
             f.content[new_pfn] = tokens
-            self.new_anon_pages(vma, av.id, new_pfn, addrs_all[copy_slots])
+            self.new_anon_pages(vma, owner, new_pfn, addrs_all[copy_slots])
             new_vals[copy_slots] = ((new_pfn.astype(np.uint64) << P.NP_PFN_SHIFT)
                                     | _U64(prot | P.RW | P.DIRTY | extra))
             real_old = old_pfn[~zero]
@@ -142,7 +142,7 @@ class AnonFaults:
         if n_new:
             n_pfn = fresh[:n_new]
             n_slots = np.flatnonzero(none)
-            self.new_anon_pages(vma, av.id, n_pfn, addrs_all[n_slots])
+            self.new_anon_pages(vma, owner, n_pfn, addrs_all[n_slots])
             new_vals[n_slots] = ((n_pfn.astype(np.uint64) << P.NP_PFN_SHIFT)
                                  | _U64(prot | P.RW | P.DIRTY | extra))
             mm.rss[1] += n_new

@@ -183,7 +183,7 @@ class FileFaults:
         """do_cow_fault(): a private anonymous copy of each file page, mapped writable."""
         obj = vma.vm_file
         f = self.frames
-        av = self.avs.prepare(vma)
+        owner = self.anon_prepare(vma)
         extra = P.SOFT_DIRTY if self.sys.config.soft_dirty else 0
         for i in idx.tolist():
             self.frames.reserve(2)
@@ -194,7 +194,7 @@ class FileFaults:
             new = int(f.alloc_many(1)[0])
             tok = int(f.content[src])
             f.content[new] = f.contents.dup(tok)
-            self.new_anon_pages(vma, av.id, np.array([new], np.intp), np.array([addr], np.int64))
+            self.new_anon_pages(vma, owner, np.array([new], np.intp), np.array([addr], np.int64))
             self.pt.rows[row, i] = _U64(P.mk_pte(new, vma.vm_page_prot) | P.RW | P.DIRTY | extra)
             mm.rss[MM_ANONPAGES] += 1
             self.sys.events.count("pgfault")

@@ -36,8 +36,7 @@ class Fork:
 
     def fork_vma(self, parent_mm, child_mm, vma, child_vma) -> None:
         if child_vma.vm_flags & VM_WIPEONFORK:
-            child_vma.anon_vma = None
-            child_vma.anon_vma_chain = []
+            self.anon_fork(child_vma, None)
             return
         copy = self._vma_needs_copy(child_vma, vma)
         if copy:
@@ -45,17 +44,16 @@ class Fork:
             # nothing has changed yet if it does (the caller may retry after the OOM killer)
             prows, plo, phi, paddr = self.pt.leaves(parent_mm.pgd, vma.vm_start, vma.vm_end)
             crows = self.pt.ensure_leaves_at(child_mm.pgd, paddr, acct=child_mm)
-        self.avs.fork(child_vma, vma)
+        self.anon_fork(child_vma, vma)
         if copy and len(prows):
             self._copy_page_range(parent_mm, child_mm, vma, prows, plo, phi, crows)
 
-    @staticmethod
-    def _vma_needs_copy(dst, src) -> bool:
+    def _vma_needs_copy(self, dst, src) -> bool:
         """vma_needs_copy(): VM_COPY_ON_FORK flags (guard markers live only in the page
         tables, so VM_MAYBE_GUARD forces a copy) or an anon_vma."""
         if dst.vm_flags & (VM_PFNMAP | VM_MIXEDMAP | VM_UFFD_WP | VM_MAYBE_GUARD):
             return True
-        return src.anon_vma is not None
+        return self.vma_has_anon(src)
 
     def _copy_page_range(self, pmm, cmm, vma, prows, plo, phi, crows) -> None:
         cow = vma.is_cow_mapping()

@@ -105,10 +105,9 @@ class SwapPaths:
         mapcount +1 and mlock if the VMA is locked."""
         f = self.frames
         if not int(f.flags[pfn]) & PG_anon:
-            av = self.avs.prepare(vma)
-            owner = av if exclusive else av.root
+            owner = self.anon_prepare(vma) if exclusive else self.anon_owner_shared(vma)
             f.flags[pfn] |= _U32(PG_anon)
-            f.mapping[pfn] = owner.id
+            f.mapping[pfn] = owner
             f.index[pfn] = vma.linear_page_index(addr)
         if exclusive:
             f.flags[pfn] |= _U32(PG_anon_exclusive)
