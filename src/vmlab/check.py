@@ -238,7 +238,9 @@ def _should_have_merged(design, a, b) -> bool:
         return False
     if (a.vm_flags | b.vm_flags) & VM_SPECIAL:
         return False
-    if getattr(a, "special_name", None) or getattr(b, "special_name", None):
+    if a.special_name or b.special_name:
+        return False
+    if a.unmerged_ok or b.unmerged_ok:          # fork left them apart; Linux does too
         return False
     if not is_mergeable_vma(a, b.vm_flags, b.vm_file):
         return False

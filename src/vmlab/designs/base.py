@@ -139,6 +139,23 @@ class Design(ABC):
                   length: int) -> None:
         """mremap's move_page_tables(): the mapping of [old_start, +length) moves to new_start."""
 
+    # --- madvise's page-level work (designs/madvops.py has the shared implementation) ---------
+    @abstractmethod
+    def madvise_free(self, mm, vma: VMA, start: int, end: int) -> None:
+        """MADV_FREE over [start, end): lazy-free exclusive anon pages, drop swap PTEs."""
+
+    @abstractmethod
+    def madvise_cold(self, mm, vma: VMA, start: int, end: int, pageout: bool) -> list[int]:
+        """MADV_COLD / MADV_PAGEOUT: age the pages mapped only here; the victims for PAGEOUT."""
+
+    @abstractmethod
+    def guard_install(self, mm, vma: VMA, start: int, end: int) -> None:
+        """MADV_GUARD_INSTALL: zap the range (markers kept) and mark every empty PTE a guard."""
+
+    @abstractmethod
+    def guard_remove(self, mm, vma: VMA, start: int, end: int) -> None:
+        """MADV_GUARD_REMOVE: clear the guard markers of the range."""
+
     # --- reverse map and reclaim ------------------------------------------------------------------------
     @abstractmethod
     def rmap_walk(self, pfn: int) -> Iterator[Mapping]:

@@ -151,7 +151,7 @@ class FrameTable:
         self.free_stack = np.arange(n - 1, 0, -1, dtype=np.int32)
         self.nfree = n - 1
         # the zero page
-        self.flags[ZERO_PFN] = PG_reserved | PG_zero | PG_uptodate
+        self.flags[ZERO_PFN] = PG_reserved | PG_zero          # no PG_uptodate, as on the host
         self.refcount[ZERO_PFN] = 1
         self.content[ZERO_PFN] = 0
         # event counters the allocator keeps itself (/proc/vmstat pgalloc_normal, pgfree)

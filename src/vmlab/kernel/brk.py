@@ -5,7 +5,8 @@ when the request cannot be met (glibc's sbrk turns that into ENOMEM). Rules (sys
 
   below start_brk                  refused
   same page as the current break   just record the (unaligned) value
-  shrink                           munmap [PAGE_ALIGN(brk), PAGE_ALIGN(old brk))
+  shrink                           munmap [PAGE_ALIGN(brk), PAGE_ALIGN(old brk)); refused
+                                   when no VMA is left in that range
   grow                             the next VMA must leave one page free above the new break
                                    (more below a grows-down VMA: its guard gap), the commit
                                    charge must fit; then the last brk VMA is extended in place
@@ -45,9 +46,12 @@ def sys_brk(kernel, task, brk: int) -> int:
         mm.brk = brk
         return brk
     if brk <= mm.brk:
+        # vma_find(newbrk, oldbrk): with no VMA left in the range (the heap's tail was
+        # munmap'd) the call fails and the break stays where it was
         vma = mm.vmas.find(newbrk)
-        if vma is not None and vma.vm_start < oldbrk:
-            do_munmap_range(kernel, mm, newbrk, oldbrk)
+        if vma is None or vma.vm_start >= oldbrk:
+            return origbrk
+        do_munmap_range(kernel, mm, newbrk, oldbrk)
         mm.brk = brk
         return brk
     nxt = mm.vmas.find(oldbrk)

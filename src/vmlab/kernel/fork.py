@@ -17,7 +17,6 @@ parent's fork ends with ProcessKilled.
 from __future__ import annotations
 
 from ..errors import ProcessKilled
-from ..mm.vma import VMA
 from ..mm.vmflags import VM_ACCOUNT, VM_DONTCOPY, VM_LOCKED, VM_LOCKONFAULT, VM_NOHUGEPAGE
 from .oom import with_oom_retry
 from .task import Task
@@ -44,8 +43,10 @@ def do_fork(kernel, parent: Task) -> Task:
                 continue
             if vma.vm_flags & VM_ACCOUNT:
                 kernel.committed_pages += vma.pages()
-            cv = VMA(cmm, vma.vm_start, vma.vm_end, vma.vm_flags & ~(VM_LOCKED | VM_LOCKONFAULT),
-                     vma.vm_pgoff, vma.vm_file)
+            cv = vma.dup(cmm)
+            if cv.vm_flags & (VM_LOCKED | VM_LOCKONFAULT):
+                cv.vm_flags &= ~(VM_LOCKED | VM_LOCKONFAULT)
+                cv.unmerged_ok = True      # no merging at fork: a neighbour may now match
             cmm.vmas.insert(cv)
             vma_link_file(cv)
             with_oom_retry(kernel, parent, lambda: design.fork_vma(pmm, cmm, vma, cv))

@@ -200,69 +200,14 @@ def _populate(kernel, task, start: int, end: int, write: bool) -> None:
 
 
 def madvise_free(kernel, mm, vma, start: int, end: int) -> None:
-    """madvise_free_pte_range(): make exclusively held anon pages lazily freeable.
-
-    For each present anon page: a dirty (PG_dirty) or swap-cache page mapped more than once
-    is skipped; otherwise PG_dirty is cleared, the PTE made clean and old, and the page is
-    marked lazy-free (folio_mark_lazyfree: not swap-backed, inactive file LRU, pglazyfree).
-    """
-    f = kernel.sys.frames
-    pt = kernel.sys.pagetables
-    lru = kernel.sys.lru
-    rows_, los, his, _ = pt.leaves(mm.pgd, start, end)
-    for row, lo, hi in zip(rows_.tolist(), los.tolist(), his.tolist()):
-        vals = pt.rows[row, lo:hi]
-        present = P.np_present(vals)
-        for k in np.flatnonzero(present).tolist():
-            e = int(vals[k])
-            pfn = P.pte_pfn(e)
-            if pfn == ZERO_PFN:
-                continue
-            fl = int(f.flags[pfn])
-            if not fl & PG_anon:
-                continue
-            if fl & (PG_swapcache | PG_dirty):
-                if int(f.mapcount[pfn]) != 1:
-                    continue
-                if fl & PG_swapcache:
-                    continue                     # folio_free_swap(): issue 4
-                fl &= ~PG_dirty
-                f.flags[pfn] = fl
-            if e & (P.ACCESSED | P.DIRTY):
-                vals[k] = e & ~(P.ACCESSED | P.DIRTY)
-            fl = int(f.flags[pfn])
-            if fl & PG_swapbacked and not fl & PG_swapcache and not fl & PG_unevictable:
-                # lru_lazyfree(): off the anon LRU onto the inactive file LRU head
-                f.flags[pfn] = fl & ~(PG_swapbacked | PG_active | PG_referenced)
-                if fl & PG_lru:
-                    lru.rotate_to_head(pfn)
-                kernel.sys.events.count("pglazyfree")
-        pt.rows[row, lo:hi] = vals
+    """MADV_FREE: the design's madvise_free_pte_range()."""
+    kernel.design.madvise_free(mm, vma, start, end)
 
 
 def madvise_cold_or_pageout(kernel, mm, vma, start: int, end: int, pageout: bool) -> None:
-    """madvise_cold_or_pageout_pte_range(): pages mapped only here lose their young bit and
-    PG_referenced; COLD deactivates them, PAGEOUT hands them to reclaim (reclaim_pages)."""
-    f = kernel.sys.frames
-    pt = kernel.sys.pagetables
-    rows_, los, his, _ = pt.leaves(mm.pgd, start, end)
-    victims = []
-    for row, lo, hi in zip(rows_.tolist(), los.tolist(), his.tolist()):
-        vals = pt.rows[row, lo:hi]
-        present = P.np_present(vals)
-        for k in np.flatnonzero(present).tolist():
-            e = int(vals[k])
-            pfn = P.pte_pfn(e)
-            if pfn == ZERO_PFN or int(f.mapcount[pfn]) != 1:
-                continue                                 # folio_maybe_mapped_shared
-            if e & P.ACCESSED:
-                vals[k] = e & ~P.ACCESSED
-            f.flags[pfn] = int(f.flags[pfn]) & ~PG_referenced
-            if pageout:
-                victims.append(pfn)
-            else:
-                kernel.sys.lru.deactivate(pfn)
-        pt.rows[row, lo:hi] = vals
+    """MADV_COLD / MADV_PAGEOUT: the design picks the pages (madvise_cold_or_pageout_pte_range),
+    then PAGEOUT hands them to reclaim (reclaim_pages)."""
+    victims = kernel.design.madvise_cold(mm, vma, start, end, pageout)
     if pageout and victims:
         reclaim = getattr(kernel, "reclaim_pages", None)
         if reclaim is not None:
@@ -321,23 +266,14 @@ def guard_install(kernel, task, vma, start: int, end: int) -> None:
         kernel.design.anon_prepare(vma)
     vma.vm_flags |= VM_MAYBE_GUARD
     mm.update_hiwater_rss()
-    kernel.design.zap_range(mm, vma, start, end, drop_markers=False)
-    rows_, los, his, _ = pt.leaves(mm.pgd, start, end)
-    for row, lo, hi in zip(rows_.tolist(), los.tolist(), his.tolist()):
-        vals = pt.rows[row, lo:hi]
-        pt.rows[row, lo:hi] = np.where(vals == 0, np.uint64(P.GUARD_PTE), vals)
+    kernel.design.guard_install(mm, vma, start, end)
 
 
 def guard_remove(kernel, task, vma, start: int, end: int) -> None:
     """madvise_guard_remove(): clear guard markers in the range (VM_MAYBE_GUARD stays)."""
-    mm = task.mm
     if not _valid_guard_vma(vma, allow_locked=True):
         raise syscall_error(errno.EINVAL, "madvise: guard regions are not allowed on this mapping")
-    pt = kernel.sys.pagetables
-    rows_, los, his, _ = pt.leaves(mm.pgd, start, end)
-    for row, lo, hi in zip(rows_.tolist(), los.tolist(), his.tolist()):
-        vals = pt.rows[row, lo:hi]
-        pt.rows[row, lo:hi] = np.where(vals == np.uint64(P.GUARD_PTE), np.uint64(0), vals)
+    kernel.design.guard_remove(task.mm, vma, start, end)
 
 
 def madvise_willneed(kernel, mm, vma, start: int, end: int) -> None:

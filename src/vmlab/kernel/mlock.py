@@ -205,7 +205,7 @@ def mm_populate(kernel, task, start: int, length: int, ignore_errors: bool = Tru
 
     Returns 0 or the errno of the first failure (when not ignoring errors).
     """
-    from .uaccess import populate_range, vma_is_accessible
+    from .uaccess import populate_vma_page_range, vma_is_accessible
     mm = task.mm
     end = start + length
     for v in mm.vmas.intersecting(start, end):
@@ -214,12 +214,11 @@ def mm_populate(kernel, task, start: int, length: int, ignore_errors: bool = Tru
         if v.vm_flags & (VM_IO | VM_PFNMAP):
             continue
         s, e = max(start, v.vm_start), min(end, v.vm_end)
-        if v.vm_flags & VM_LOCKONFAULT:
-            continue
         if not vma_is_accessible(v):
             if ignore_errors:
                 continue
             return errno.EFAULT
-        write = (v.vm_flags & (VM_WRITE | VM_SHARED)) == VM_WRITE
-        populate_range(kernel, task, v, s, e, write)
+        err = populate_vma_page_range(kernel, task, v, s, e)
+        if err and not ignore_errors:
+            return err
     return 0

@@ -95,8 +95,8 @@ def mprotect_fixup(kernel, mm, vma, start: int, end: int, newflags: int):
     if oldflags & VM_ACCOUNT and not newflags & VM_ACCOUNT:
         kernel.committed_pages -= nrpages
     if (oldflags & (VM_WRITE | VM_SHARED | VM_LOCKED)) == VM_LOCKED and newflags & VM_WRITE:
-        from .uaccess import populate_range
-        populate_range(kernel, _task_of(kernel, mm), vma, start, end, write=True)
+        from .uaccess import populate_vma_page_range
+        populate_vma_page_range(kernel, _task_of(kernel, mm), vma, start, end)
     mm.vm_stat_account(oldflags, -nrpages)
     mm.vm_stat_account(newflags, nrpages)
     return vma

@@ -87,9 +87,8 @@ def do_mremap(kernel, task, addr: int, old_len: int, new_len: int, flags: int, n
             from .mlock import mlock_future_ok
             if not mlock_future_ok(kernel, mm, new_len - old_len):
                 raise syscall_error(errno.EAGAIN, "mremap: locked growth over RLIMIT_MEMLOCK")
-    else:
-        if new_len > vma.vm_end - addr:
-            raise syscall_error(errno.EFAULT, "mremap: range runs past its mapping")
+    # a plain shrink is only an unmap of the tail: check_prep_vma() does not ask the kept
+    # part to lie in one VMA (it may span several, or holes)
     if fixed:
         return _mremap_to(kernel, task, vma, addr, old_len, new_len, new_addr, dontunmap)
     if new_len < old_len and not dontunmap:
@@ -209,6 +208,7 @@ def copy_vma(kernel, mm, vma, addr: int, length: int, pgoff: int):
         design.vma_dup_anon(merged, vma)
         return merged
     new = VMA(mm, addr, addr + length, vma.vm_flags, pgoff, vma.vm_file)
+    new.special_name = vma.special_name
     design.vma_split(vma, new)                   # anon_vma_clone: same anon state as the source
     mm.vmas.insert(new)
     vma_link_file(new)
@@ -236,7 +236,8 @@ def _clear_locked(kernel, mm, start: int, end: int) -> None:
 def _remap_move_multi(kernel, task, addr: int, length: int, new_addr: int,
                       dontunmap: bool = False) -> int:
     """remap_move() (6.17+): MREMAP_FIXED with equal lengths moves every VMA of the range,
-    keeping the gaps between them; a gap at the start is EFAULT. With MREMAP_DONTUNMAP each
+    keeping the gaps between them (and leaving the target under a gap alone); a gap at the
+    start is EFAULT. With MREMAP_DONTUNMAP each
     source stays mapped, emptied."""
     mm = task.mm
     vmas = mm.vmas.intersecting(addr, addr + length)
@@ -247,8 +248,11 @@ def _remap_move_multi(kernel, task, addr: int, length: int, new_addr: int,
         for v in vmas:
             if v.vm_flags & (VM_DONTEXPAND | VM_PFNMAP):
                 raise syscall_error(errno.EINVAL, "mremap: MREMAP_DONTUNMAP on a special mapping")
-    do_munmap_range(kernel, mm, new_addr, new_addr + length)
     for s, e in pieces:
+        # each piece is its own mremap_to(): only its own target range is cleared, so what
+        # is mapped at the target under a hole of the source stays
+        dst = new_addr + (s - addr)
+        do_munmap_range(kernel, mm, dst, dst + (e - s))
         v = mm.vmas.lookup(s)
-        move_vma(kernel, task, v, s, e - s, e - s, new_addr + (s - addr), dontunmap)
+        move_vma(kernel, task, v, s, e - s, e - s, dst, dontunmap)
     return new_addr

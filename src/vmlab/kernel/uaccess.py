@@ -18,6 +18,8 @@ An access of [addr, addr+len) runs in three phases, all-or-nothing for signals:
 
 from __future__ import annotations
 
+import errno
+
 import numpy as np
 
 from ..constants import PAGE_SIZE, SEGV_ACCERR, SEGV_MAPERR, SEGV_PKUERR
@@ -25,7 +27,7 @@ from ..mm.vma import VM_PKEY_MASK
 from ..errors import BusError, SegmentationFault
 from ..hw import pte as P
 from ..hw.frames import PG_anon, PG_dirty, ZERO_PFN
-from ..mm.vmflags import VM_EXEC, VM_GROWSDOWN, VM_LOCKED, VM_MAYBE_GUARD, VM_READ, VM_SHARED, VM_WRITE
+from ..mm.vmflags import VM_EXEC, VM_GROWSDOWN, VM_LOCKED, VM_LOCKONFAULT, VM_MAYBE_GUARD, VM_READ, VM_SHARED, VM_WRITE
 from .oom import with_oom_retry
 
 _U64 = np.uint64
@@ -273,20 +275,50 @@ def user_touch(kernel, task, addr: int, length: int, write: bool) -> None:
 
 
 # --- get_user_pages for populate ----------------------------------------------------------------
-def populate_range(kernel, task, vma, start: int, end: int, write: bool, touch: bool = True) -> None:
+def eof_clip(vma, start: int, end: int) -> int:
+    """The end of the part of [start, end) that lies inside the VMA's backing object: a page
+    at or past the object's end faults VM_FAULT_SIGBUS (filemap_fault, shmem_fault)."""
+    obj = vma.vm_file
+    if obj is None:
+        return end
+    limit = vma.addr_of_index(obj.npages)
+    return max(start, min(end, limit))
+
+
+def populate_range(kernel, task, vma, start: int, end: int, write: bool, touch: bool = True) -> int:
     """__get_user_pages() with FOLL_TOUCH over one VMA segment: fault in what is missing,
-    then mark every page accessed (folio_mark_accessed) and, for a write, dirty."""
+    then mark every page accessed (folio_mark_accessed) and, for a write, dirty the folio
+    when the PTE is clean (follow_page_pte: folio_mark_dirty — which also makes a MADV_FREE'd
+    page dirty again, so reclaim keeps it).
+
+    A page past the end of the backing object stops the walk: what comes before it is
+    populated, and the result is EFAULT (the SIGBUS that gup turns into -EFAULT); else 0."""
+    stop = eof_clip(vma, start, end)
+    err = 0 if stop >= end else errno.EFAULT
+    end = stop & ~(PAGE_SIZE - 1) if err else stop
+    if end <= start:
+        return err
     fault_in(kernel, task, vma, start, end, write)
     if not touch:
-        return
+        return err
     f = kernel.sys.frames
     pt = kernel.sys.pagetables
     for row, lo, hi, a in _leaf_slices(kernel, task.mm, start, end):
         vals = pt.rows[row, lo:hi]
         pfns = P.np_pfn(vals)
         if write:
-            # folio_mark_dirty() when neither PTE nor folio is dirty (file/shmem pages)
-            nd = ((vals & P.NP_DIRTY) == 0) & ((f.flags[pfns] & PG_anon) == 0) & (pfns != ZERO_PFN)
+            nd = ((vals & P.NP_DIRTY) == 0) & (pfns != ZERO_PFN)
             if nd.any():
                 f.flags[pfns[nd]] |= np.uint32(PG_dirty)
         kernel.sys.lru.mark_accessed(pfns)
+    return err
+
+
+def populate_vma_page_range(kernel, task, vma, start: int, end: int) -> int:
+    """populate_vma_page_range(): fault in for mlock / mprotect of a locked VMA. A
+    VM_LOCKONFAULT VMA is left alone (its pages are locked as they fault); a private writable
+    mapping is populated for writing (COW broken now), anything else for reading."""
+    if vma.vm_flags & VM_LOCKONFAULT:
+        return 0
+    write = (vma.vm_flags & (VM_WRITE | VM_SHARED)) == VM_WRITE
+    return populate_range(kernel, task, vma, start, end, write)

@@ -34,8 +34,11 @@ def check_split_limit(kernel, mm, start: int, end: int) -> None:
 
 
 def gather(kernel, mm, start: int, end: int) -> list:
-    """Split at the edges and detach the VMAs of [start, end); return them in order."""
+    """Split at the edges and detach the VMAs of [start, end); return them in order. An empty
+    range detaches nothing and splits nothing."""
     design = kernel.design
+    if start >= end:
+        return []
     vma = mm.vmas.find(start)
     if vma is None or vma.vm_start >= end:
         return []

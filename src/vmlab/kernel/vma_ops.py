@@ -50,8 +50,7 @@ def vma_unlink_file(design, vma: VMA) -> None:
 
 
 def vm_area_dup(vma: VMA) -> VMA:
-    new = VMA(vma.vm_mm, vma.vm_start, vma.vm_end, vma.vm_flags, vma.vm_pgoff, vma.vm_file)
-    return new
+    return vma.dup()
 
 
 def split_vma(design, vma: VMA, addr: int, new_below: bool) -> VMA:
@@ -188,6 +187,7 @@ def vma_modify(design, vma: VMA, start: int, end: int, newflags: int) -> VMA:
     g = MergeRange(mm, start, end, newflags, pgoff, vma.vm_file, prev, nxt, middle=vma)
     merged = _merge_existing_range(design, g)
     if merged is not None:
+        merged.unmerged_ok = False
         return merged
     limit = design.sys.config.max_map_count
     if vma.vm_start < start:
@@ -197,6 +197,7 @@ def vma_modify(design, vma: VMA, start: int, end: int, newflags: int) -> VMA:
         _split_limit(mm, limit)
         split_vma(design, vma, end, new_below=False)
     vma.vm_flags = newflags
+    vma.unmerged_ok = False
     return vma
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..base import Design
+from ..madvops import MadviseOps
 from ..pageops import PageOps
 from .anon_vma import AnonVMAs
 from .fault_anon import AnonFaults
@@ -34,7 +35,7 @@ def _had_uncowed_parents(vma) -> bool:
 
 
 class LinuxDesign(SwapPaths, AnonFaults, FileFaults, Zap, Fork, Protect, Move, Rmap, ReclaimOps,
-                  PageOps, Design):
+                  MadviseOps, PageOps, Design):
     name = "linux"
     description = "Linux 6.x: anon_vma/anon_vma_chain rmap, zero page, exclusive reuse, shmem"
 
