@@ -37,7 +37,7 @@ from .hw.pagetable import PGD_LEVEL, PMD_LEVEL, PTE_LEVEL, PUD_LEVEL
 from .mm.mm_struct import MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, MM_SWAPENTS, RSS_NAMES
 from .mm.mm_struct import is_data_mapping, is_exec_mapping, is_stack_mapping
 from .mm.vmflags import VM_ACCOUNT
-from .kernel.vma_ops import VM_SPECIAL, is_mergeable_vma
+from .kernel.vma_ops import VM_SPECIAL, can_merge_remove_vma, is_mergeable_vma
 
 _U32 = np.uint32
 
@@ -242,6 +242,8 @@ def _should_have_merged(design, a, b) -> bool:
         return False
     if a.unmerged_ok or b.unmerged_ok:          # fork left them apart; Linux does too
         return False
+    if not can_merge_remove_vma(a) or not can_merge_remove_vma(b):
+        return False                            # joining them would delete one with ->close
     if not is_mergeable_vma(a, b.vm_flags, b.vm_file):
         return False
     if a.vm_pgoff + a.pages() != b.vm_pgoff:

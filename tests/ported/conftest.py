@@ -58,7 +58,7 @@ def backend(request) -> str:
     return selected_backend(request.config)
 
 
-def _machine(backend, **model_options):
+def _machine(backend, design="linux", **model_options):
     if backend == "host":
         if not sys.platform.startswith("linux"):
             pytest.skip("the host backend needs Linux")
@@ -69,20 +69,21 @@ def _machine(backend, **model_options):
         finally:
             m.close()
     else:
-        m = vmlab.Machine(ram="256M", **model_options)
+        m = vmlab.Machine(ram="256M", design=design, **model_options)
         yield m
         m.check()
 
 
 @pytest.fixture
-def machine(backend):
-    """A fresh machine: vmlab.Machine(ram="256M"), or the host kernel with --backend=host."""
-    yield from _machine(backend)
+def machine(backend, design):
+    """A fresh machine: vmlab.Machine(ram="256M", design=...) once per selected design
+    (tests/conftest.py), or the host kernel with --backend=host."""
+    yield from _machine(backend, design)
 
 
 @pytest.fixture
-def swap_machine(backend):
+def swap_machine(backend, design):
     """Like ``machine``, but the model gets a 64 MiB swap area. On the host it is the host's
     own swap (none on the reference host): tests that need swapped-out pages then skip, as
     the selftests do when MADV_PAGEOUT did not swap anything out."""
-    yield from _machine(backend, swap="64M")
+    yield from _machine(backend, design, swap="64M")

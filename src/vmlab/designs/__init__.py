@@ -7,9 +7,11 @@ from __future__ import annotations
 
 from .base import Design, DesignStats, Mapping
 from .linux import LinuxDesign
+from .anonmm import AnonMMDesign
 
 DESIGNS: dict[str, type[Design]] = {
     LinuxDesign.name: LinuxDesign,
+    AnonMMDesign.name: AnonMMDesign,
 }
 
 
@@ -17,4 +19,4 @@ def design_names() -> list[str]:
     return list(DESIGNS)
 
 
-__all__ = ["Design", "DesignStats", "Mapping", "DESIGNS", "design_names", "LinuxDesign"]
+__all__ = ["Design", "DesignStats", "Mapping", "DESIGNS", "design_names", "LinuxDesign", "AnonMMDesign"]

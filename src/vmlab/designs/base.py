@@ -61,6 +61,14 @@ class Design(ABC):
         self.pt = system.pagetables
         self.stats = DesignStats()
 
+    # --- address-space lifecycle --------------------------------------------------------------------
+    def mm_init(self, mm, parent_mm) -> None:
+        """A new address space: ``parent_mm`` is None for a new program (exec), the parent's
+        mm for a fork child (called before any VMA is copied)."""
+
+    def mm_exit(self, mm) -> None:
+        """The address space is gone: every VMA zapped and closed, its page tables freed."""
+
     # --- VMA lifecycle ------------------------------------------------------------------------
     @abstractmethod
     def vma_split(self, vma: VMA, new: VMA) -> None:

@@ -28,6 +28,7 @@ def exit_mmap(kernel, mm) -> None:
     kernel.sys.pagetables.free_pgd(mm.pgd)
     mm.pgd = -1
     mm.dead = True
+    design.mm_exit(mm)
 
 
 def do_exit(kernel, task, reason: str = "exited") -> None:

@@ -34,6 +34,7 @@ def do_fork(kernel, parent: Task) -> Task:
     cmm.start_brk, cmm.brk, cmm.mmap_base = pmm.start_brk, pmm.brk, pmm.mmap_base
     cmm.start_stack = pmm.start_stack
     cmm.def_flags = pmm.def_flags & VM_INIT_DEF_MASK
+    design.mm_init(cmm, pmm)
     child = Task(kernel.alloc_pid(), parent.pid, cmm, parent.comm)
     kernel.tasks[child.pid] = child
     try:

@@ -140,6 +140,7 @@ class Kernel:
 
     def spawn(self, comm: str = "vmlab") -> Task:
         mm = self.new_mm()
+        self.design.mm_init(mm, None)
         self.setup_stack(mm)
         self.setup_special_mappings(mm)
         t = Task(self.alloc_pid(), 1, mm, comm)

@@ -143,6 +143,8 @@ def vma_merge_new_range(design, g: MergeRange) -> VMA | None:
     left = _can_merge_left(design, g)
     right = _can_merge_right(design, g, left)
     mm = g.mm
+    if left and right and not can_merge_remove_vma(nxt):
+        right = False                  # expand prev only; next (it has a close hook) stays
     if left and right:
         gone = [nxt]
         mm.vmas.remove(nxt)
@@ -209,6 +211,12 @@ def _split_limit(mm, limit: int) -> None:
         raise syscall_error(errno.ENOMEM, "splitting the VMA would exceed vm.max_map_count")
 
 
+def can_merge_remove_vma(vma: VMA) -> bool:
+    """can_merge_remove_vma(): a merge may delete a VMA only if it has no vm_ops->close
+    (in the model: a SysV shm attach, whose close hook counts shm_nattch)."""
+    return vma.vm_file is None or getattr(vma.vm_file, "on_unmap", None) is None
+
+
 def _merge_existing_range(design, g: MergeRange) -> VMA | None:
     middle = g.middle
     mm = g.mm
@@ -220,6 +228,10 @@ def _merge_existing_range(design, g: MergeRange) -> VMA | None:
     merge_right = right_side and _can_merge_right(design, g, merge_left)
     if not merge_left and not merge_right:
         return None
+    if left_side and right_side and not can_merge_remove_vma(middle):
+        return None                    # the whole middle would go, and it has a close hook
+    if merge_left and merge_right and not can_merge_remove_vma(g.next):
+        merge_right = False            # reduce to merging prev and middle
     prev, nxt = g.prev, g.next
     remove_middle = left_side and right_side
     if merge_left and merge_right:
