@@ -245,3 +245,24 @@ def test_a_scenario_file_by_path_runs_on_the_model(tmp_path):
     assert name == "t" and [c["checkpoint"] for c in t["checkpoints"]] == ["one"]
     assert t["checkpoints"][0]["procs"][0]["regions"][0]["pages"][0].startswith("present x 1 #1")
     assert parse_text(f.read_text()).title == "t"
+
+
+# -- the fuzzer's generator and shrinker -----------------------------------------------------
+
+def test_fuzz_scenarios_are_deterministic_and_parse():
+    """generate(seed) is the same text every time, and it is a valid scenario."""
+    from vmlab.verify.fuzz import generate
+    a, b = generate(7), generate(7)
+    assert a == b and a != generate(8)
+    sc = parse_text(a, "f.vms")
+    assert sc.title == "fuzz 7" and any(s.kind == "checkpoint" for s in sc.steps)
+
+
+def test_fuzz_shrink_keeps_only_the_steps_the_predicate_needs():
+    """shrink drops every step whose removal keeps the predicate true, and keeps the header."""
+    from vmlab.verify.fuzz import shrink
+    text = ("# t\nspawn P\nP: mmap R 32pages none private,anonymous\nP: fork C1\n"
+            "checkpoint a\nC1: touch R 1pages read\nP: mprotect R 2pages rw\ncheckpoint end\n")
+    out = shrink(text, lambda t: "mprotect" in t)
+    assert out.splitlines() == ["# t", "spawn P", "P: mmap R 32pages none private,anonymous",
+                                "P: mprotect R 2pages rw", "checkpoint end"]

@@ -27,8 +27,8 @@ def load_golden(name: str, directory: Path | str | None = None) -> dict | None:
 
 
 def dumps(trace: dict) -> str:
-    """JSON with lists of scalars kept on one line per element only where it helps: pages and
-    VMA pieces one per line, everything else indented."""
+    """Indented JSON: every page string and VMA piece on a line of its own, so a re-recording
+    diffs page by page."""
     return json.dumps(trace, indent=1, sort_keys=False) + "\n"
 
 

@@ -105,6 +105,12 @@ def page_record(entry: int, mapped: bool, pfns: bool, numbering: FrameNumbering,
                      if flags & (1 << bit) and n not in ZERO_PAGE_UNRECORDED]
             return f"zero {pm} - z {','.join(names) or '-'}"
         names = [n for n, bit in KPF_RECORDED.items() if flags & (1 << bit)]
+        if "anon_excl" in names and "anon" not in names:
+            # bit 34 is PG_owner_2: PG_anon_exclusive only on an anonymous folio; on a page-cache
+            # folio it is PG_mappedtodisk, which a block filesystem (ext4 here) sets once the
+            # folio's buffers are mapped to disk blocks (include/linux/page-flags.h). Recorded
+            # under that name; not compared (the model has no buffer heads).
+            names[names.index("anon_excl")] = "mappedtodisk"
         return f"present {pm} {kpagecount(pfn)} {numbering.frame(pfn)} {','.join(names) or '-'}"
     if entry & C.PM_SWAP:
         if entry & C.PM_GUARD_REGION:

@@ -152,6 +152,54 @@ class Recorder:
                 self.check_errors.append(f"checkpoint {name} (line {line}): {e}")
 
 
+def scenario_swap(sc: Scenario) -> int:
+    """The swap size (bytes) the scenario's ``machine`` line gives the model (0: none)."""
+    from ..units import parse_size
+    return parse_size(sc.machine.get("swap", "0"), "swap")
+
+
+def pages_out(sc: Scenario) -> bool:
+    """Does the scenario use MADV_PAGEOUT (whose effect depends on whether there is swap)?"""
+    from ..constants import MADV_PAGEOUT
+    return any(s.kind == "op" and s.op == "madvise" and s.args.get("advice") == MADV_PAGEOUT
+               for s in sc.steps)
+
+
+def swap_mismatch(sc: Scenario, host_swap: int) -> str | None:
+    """Why the host cannot stand for the model in this scenario because of swap, or None.
+
+    The model has the swap the scenario's ``machine`` line asks for; the host has what it has.
+    A scenario with swap needs a host with a swap area. A scenario without swap that pages out
+    (MADV_PAGEOUT) needs a host without one, since there the pages would really leave."""
+    from ..constants import MADV_PAGEOUT
+    from ..units import parse_size
+    wants = parse_size(sc.machine.get("swap", "0"), "swap")
+    if wants and not host_swap:
+        return ("the scenario has swap (machine swap=...) and this host has no swap area; "
+                "enable one (swapon) to run it here")
+    pages_out = any(s.kind == "op" and s.op == "madvise" and s.args.get("advice") == MADV_PAGEOUT
+                    for s in sc.steps)
+    if not wants and host_swap and pages_out:
+        return ("the scenario pages out without swap and this host has a swap area; "
+                "swapoff to run it here")
+    return None
+
+
+RECLAIM_COUNTERS = ("pgscan_kswapd", "pgscan_direct", "pgscan_khugepaged")
+
+
+def host_reclaim_scanned() -> int:
+    """Pages the host's LRU reclaim has scanned so far (kswapd, direct, khugepaged; not
+    MADV_PAGEOUT, which reclaims through reclaim_pages() and counts none of these:
+    mm/vmscan.c shrink_inactive_list() does). 0 where /proc/vmstat is unreadable."""
+    try:
+        with open("/proc/vmstat") as fh:
+            vals = dict(ln.split() for ln in fh if ln.startswith("pgscan_"))
+    except OSError:
+        return 0
+    return sum(int(vals.get(k, 0)) for k in RECLAIM_COUNTERS)
+
+
 def model_layout_top(sc: Scenario) -> int:
     """The model's first free address below its vdso: where a fresh process's first mmap
     ends. The host backend aligns its workers' layout with it (HostMachine layout_top)."""
@@ -161,27 +209,63 @@ def model_layout_top(sc: Scenario) -> int:
     return a + PAGE_SIZE
 
 
-def run_trace(sc: Scenario, name: str, backend: str, machine=None) -> dict:
+def run_trace(sc: Scenario, name: str, backend: str, machine=None,
+              swapfile: bool = True) -> dict:
     """Run ``sc`` on the model (backend="model") or the host (backend="host") and return its
-    trace. The host machine is created (and closed) here unless one is passed."""
+    trace. The host machine is created (and closed) here unless one is passed.
+
+    Swap on the host (only for a machine created here): a scenario whose ``machine`` line has
+    swap, run on a host without any, gets a temporary swap file of that size for the run
+    (``HostMachine.swapon``; root only, removed when the run ends, ``swapfile=False`` turns
+    this off); without root the run is skipped with the reason. A scenario that pages out
+    without swap holds the host-wide swap lock shared for its run, so that no vmlab process
+    adds a swap area under it (host/swap.py ``swap_lock``)."""
     trace: dict = {"scenario": name, "title": sc.title, "source_sha256": scenario_sha(sc),
                    "backend": backend, "error": None}
     own = machine is None
     drain = None
+    lock = None
+    swap_note = ""
     if backend == "host":
-        from ..host import HostMachine
+        from ..host import HostMachine, HostUnsupported
+        from ..host import swap as host_swap
         if own:
             machine = HostMachine(model_layout=True, layout_top=model_layout_top(sc))
         caps = machine.capabilities
         pfns = bool(caps.get("pfn") and caps.get("kpageflags") and caps.get("kpagecount"))
+        wants = scenario_swap(sc)
+        try:
+            if own and not wants and pages_out(sc) and not host_swap.owned():
+                lock = host_swap.swap_lock(shared=True)
+            elif own and wants and swapfile and not machine.host_info().get("swap_total"):
+                try:
+                    machine.swapon(wants)
+                    swap_note = "temporary swap file"
+                except HostUnsupported as e:
+                    swap_note = f"; vmlab could not add a swap file: {e}"
+        except Exception:
+            if own:
+                machine.close()
+            raise
         info = machine.host_info()
         trace["host"] = {"kernel": info.get("kernel"), "machine": info.get("machine"),
                          "thp": info.get("thp_enabled"), "swap_total": info.get("swap_total"),
                          "soft_dirty": caps.get("soft_dirty"), "pkeys": caps.get("pkeys"),
                          "root": caps.get("root"), "pfn": caps.get("pfn"),
                          "overcommit_memory": info.get("overcommit_memory")}
+        if swap_note == "temporary swap file":
+            trace["host"]["swap"] = swap_note
         drain = machine.drain
         trace["host"]["drain"] = drain()
+        why = swap_mismatch(sc, info.get("swap_total") or 0)
+        if why:
+            if own:
+                machine.close()
+            host_swap.release_lock(lock)
+            why += swap_note if swap_note.startswith(";") else ""
+            trace.update(error=f"HostUnsupported: {why}", pfns=pfns, outcomes=[],
+                         expectations=[], checkpoints=[])
+            return trace
     else:
         if own:
             machine = make_machine(sc)
@@ -189,6 +273,7 @@ def run_trace(sc: Scenario, name: str, backend: str, machine=None) -> dict:
     trace["pfns"] = pfns
     rec = Recorder(sc, machine, pfns, drain, check=backend == "model")
     runner = Runner(sc, machine, on_checkpoint=rec.on_checkpoint, on_step=rec.on_step)
+    scanned = host_reclaim_scanned() if backend == "host" else 0
     try:
         runner.run()
         if backend == "model":
@@ -196,8 +281,15 @@ def run_trace(sc: Scenario, name: str, backend: str, machine=None) -> dict:
     except Exception as e:                          # a crash, HostUnsupported, InvariantError
         trace["error"] = f"{type(e).__name__}: {e}"
     finally:
+        if backend == "host":
+            # memory pressure on the host during the run: its reclaim may have unmapped or
+            # deactivated the scenario's pages, which the model (no pressure) never does
+            trace["host"]["reclaim_scanned"] = host_reclaim_scanned() - scanned
         if own and backend == "host":
-            machine.close()
+            try:
+                machine.close()                     # also removes a temporary swap file
+            finally:
+                host_swap.release_lock(lock)
     trace["outcomes"] = rec.outcomes
     trace["expectations"] = list(runner.mismatches)
     if backend == "model":
