@@ -22,11 +22,25 @@ Errors, as in the model
     - what the host cannot do raises ``HostUnsupported(reason)`` (not Linux; kpageflags
       without root; a scenario step that would change the worker interpreter's own memory).
 
+Files and SysV shm
+    Paths given to ``open``, ``unlink``, ``create_file`` and ``file_data`` are the model's
+    logical paths. Those under /tmp/ and /dev/shm/ (tmpfs in the model) live in a private
+    directory on the host's /dev/shm (tmpfs); every other path lives in a private directory on
+    a disk filesystem (/tmp, else /var/tmp, whichever is not tmpfs). Both directories are made
+    on first use. File descriptors are the worker's real ones (the model hands out the lowest
+    free fd from 3; the host's numbers may differ). Workers share a private SysV IPC namespace
+    where the host allows it (``ipc_namespace=True``, CAP_SYS_ADMIN), so segment ids start at
+    0 and keys cannot collide with other programs.
+
 Cleanup
     ``close()`` (also the context manager, a ``weakref.finalize`` and interpreter exit) kills
     every worker with SIGKILL through its pidfd, waits for each to be gone, then ends the
-    reaper. If the driver dies instead, each worker sees end-of-file on its socket, and the
-    reaper and top-level workers also have PR_SET_PDEATHSIG(SIGKILL).
+    reaper. Then it removes the machine's file directories and, when the workers shared the
+    host's IPC namespace, the SysV segments that this machine's processes created (a private
+    namespace takes its segments with it when its last process exits). Each step runs even if
+    an earlier one failed. If the driver dies instead, each worker sees end-of-file on its
+    socket, and the reaper and top-level workers also have PR_SET_PDEATHSIG(SIGKILL); the
+    file directories are then left behind.
 """
 
 from __future__ import annotations
@@ -34,12 +48,15 @@ from __future__ import annotations
 import errno
 import operator
 import os
+import posixpath
 import re
 import select
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import weakref
 from dataclasses import dataclass, field
@@ -49,6 +66,7 @@ from ..errors import (BusError, InvariantError, ProcessKilled, SegmentationFault
                       syscall_error)
 from ..units import parse_size
 from . import probe
+from . import swap as _swap
 from . import worker as _w
 
 ADDR_NO_RANDOMIZE = 0x0040000
@@ -111,6 +129,10 @@ class _MachineState:
         self.reaper_sock: socket.socket | None = None
         self.workers: dict[int, _Worker] = {}
         self.closed = False
+        self.dirs: dict[str, str] = {}          # "disk"/"tmpfs" -> private host directory
+        self.shm_ids: set[int] = set()          # ids shmget returned to this machine
+        self.ipc_private = False                # the workers share a private IPC namespace
+        self.swapfiles: list[str] = []          # swap files HostMachine.swapon added
 
     def adopt(self, pid: int, fd: int) -> _Worker:
         sock = socket.socket(fileno=fd)
@@ -172,6 +194,34 @@ class _MachineState:
             except subprocess.TimeoutExpired:
                 self.reaper.kill()
                 self.reaper.wait()
+        try:
+            self._remove_segments()
+        finally:
+            for d in self.dirs.values():
+                shutil.rmtree(d, ignore_errors=True)
+            self.dirs.clear()
+            # swap files: after the workers are gone (nothing left to swap in), and whatever
+            # failed above; a file swapoff cannot remove yet stays registered for atexit
+            _swap.remove_all(self.swapfiles)
+            self.swapfiles = [p for p in self.swapfiles if p in _swap.owned()]
+
+    def _remove_segments(self) -> None:
+        """IPC_RMID every segment shmget returned to this machine that one of its processes
+        created and that still exists (only needed in the host's own IPC namespace)."""
+        if self.ipc_private or not self.shm_ids:
+            return
+        pids = set(self.workers)
+        try:
+            lines = _read_text("/proc/sysvipc/shm").splitlines()[1:]
+        except OSError:
+            return
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        for line in lines:
+            f = line.split()
+            if len(f) > 4 and int(f[1]) in self.shm_ids and int(f[4]) in pids:
+                libc.shmctl(int(f[1]), 0, None)          # IPC_RMID
+        self.shm_ids.clear()
 
 
 def _now() -> float:
@@ -204,11 +254,14 @@ class HostMachine:
     other as in the model and never merge with the interpreter's own (worker.py
     ``_plug_holes``; used by ``vmlab verify``); ``layout_top`` (an address: the model's first
     free address below its vdso) then also aligns that stack with the model's modulo 2 MiB.
+    ``ipc_namespace=True`` (the default) puts the machine's processes in a private SysV IPC
+    namespace where the host allows it (``capabilities["ipc_namespace"]`` says whether it did).
     """
 
     def __init__(self, ram=None, swap=None, design: str = "linux", seed=None, *,
                  no_aslr: bool = False, timeout: float | None = 120.0,
-                 model_layout: bool = False, layout_top: int | None = None):
+                 model_layout: bool = False, layout_top: int | None = None,
+                 ipc_namespace: bool = True):
         if not sys.platform.startswith("linux"):
             raise HostUnsupported(f"the host backend needs Linux; this is {sys.platform}")
         if design != "linux":
@@ -222,11 +275,13 @@ class HostMachine:
         self.no_aslr = bool(no_aslr)
         self.model_layout = bool(model_layout)
         self.layout_top = None if layout_top is None else _count(layout_top, "layout_top")
+        self.ipc_namespace = bool(ipc_namespace)
         self._drain_fallback: str | None = None
         self._state = _MachineState(timeout)
         self._finalizer = weakref.finalize(self, _MachineState.shutdown, self._state)
         self.capabilities = probe.capabilities()
         self.capabilities["no_aslr"] = self.no_aslr
+        self.capabilities["ipc_namespace"] = False
         self._procs: dict[int, HostProcess] = {}
         try:
             self._start_reaper()
@@ -243,6 +298,8 @@ class HostMachine:
                               model_layout=self.model_layout, layout_top=self.layout_top)
         if self.no_aslr:
             argv.append("--no-aslr")
+        if self.ipc_namespace:
+            argv.append("--ipc-ns")
         env = dict(_w.WORKER_ENV)
         if "PYTHONHOME" in os.environ:
             env["PYTHONHOME"] = os.environ["PYTHONHOME"]
@@ -262,6 +319,8 @@ class HostMachine:
             raise HostUnsupported(f"the host worker did not start: {info!r}")
         if self.no_aslr and not info["personality"] & ADDR_NO_RANDOMIZE:
             raise HostUnsupported("personality(ADDR_NO_RANDOMIZE) was refused on this host")
+        st.ipc_private = info.get("ipc_ns") == "private"
+        self.capabilities["ipc_namespace"] = st.ipc_private
 
     def close(self) -> None:
         """Kill and reap every worker, then the reaper. Safe to call twice."""
@@ -350,6 +409,103 @@ class HostMachine:
         for p in self.processes:
             p._call("drain")
         return f"mlock/munlock on every CPU ({self._drain_fallback})"
+
+    # -- files --
+
+    def _dir(self, kind: str) -> str:
+        """The machine's private directory of one kind ("disk" or "tmpfs"), made on first use."""
+        st = self._state
+        if st.closed:
+            raise ValueError("file access on a closed HostMachine")
+        d = st.dirs.get(kind)
+        if d is None:
+            if kind == "tmpfs":
+                d = tempfile.mkdtemp(prefix="vmlab-", dir=_tmpfs_base())
+            else:
+                d = tempfile.mkdtemp(prefix="vmlab-host-", dir=_disk_base())
+            st.dirs[kind] = d
+        return d
+
+    def host_path(self, path: str) -> str:
+        """The real path on this host of a logical path of the scenario. Paths under /tmp/ and
+        /dev/shm/ go to the machine's tmpfs directory, all others to its disk directory; the
+        parent directories are made (the model's directories are implicit)."""
+        if not isinstance(path, str) or not path.startswith("/"):
+            raise syscall_error(errno.ENOENT, f"{path!r}: use an absolute path")
+        norm = posixpath.normpath(path).lstrip("/")
+        if not norm:
+            raise syscall_error(errno.EISDIR, f"{path!r} is a directory")
+        kind = "tmpfs" if path.startswith(_TMPFS_PREFIXES) else "disk"
+        real = os.path.join(self._dir(kind), norm)
+        os.makedirs(os.path.dirname(real), exist_ok=True)
+        return real
+
+    def create_file(self, path: str, data: bytes | int = 0) -> None:
+        """Put a file on the machine (scenario set-up): ``data`` is its contents, or a size in
+        bytes of zeros (a sparse file). FileExistsError if it exists. A disk file is written
+        back and its pages dropped from the page cache (fsync, POSIX_FADV_DONTNEED), so that,
+        as in the model, its pages start on the disk."""
+        real = self.host_path(path)
+        fd = os.open(real, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            if isinstance(data, int):
+                os.ftruncate(fd, _count(data, "size"))
+            else:
+                view = memoryview(data).cast("B")
+                done = 0
+                while done < view.nbytes:
+                    done += os.write(fd, view[done:])
+            if not path.startswith(_TMPFS_PREFIXES):
+                os.fsync(fd)
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
+
+    def unlink(self, path: str) -> None:
+        """unlink(2) of a logical path."""
+        try:
+            os.unlink(self.host_path(path))
+        except OSError as e:
+            raise syscall_error(e.errno, f"unlink: {path}") from None
+
+    def file_data(self, path: str) -> bytes:
+        """The file's contents as a reader sees them now."""
+        try:
+            with open(self.host_path(path), "rb") as fh:
+                return fh.read()
+        except OSError as e:
+            raise syscall_error(e.errno, f"file_data: {path}") from None
+
+    # -- swap --
+
+    def swapon(self, size, priority: int | None = None, name: str | None = None) -> str:
+        """Add a real swap area of ``size`` (a size string or bytes) to the host, as the model's
+        ``Machine.swapon`` adds one to the simulated machine: a swap file on a disk
+        filesystem, 0600, mkswap, swapon(2) (host/swap.py). Returns its name in /proc/swaps,
+        for ``swapoff``. ``name`` (the model's label) is ignored. Removed at ``close()`` and at
+        interpreter exit. Not root, or no mkswap: ``HostUnsupported`` with the reason. The area
+        is machine-wide: every process on the host may swap while it is on."""
+        if self._state.closed:
+            raise ValueError("swapon on a closed HostMachine")
+        nbytes = parse_size(size, "swap size") if isinstance(size, str) else _count(size, "size")
+        try:
+            path = _swap.add_swapfile(_disk_base(), nbytes, priority)
+        except _swap.SwapUnavailable as e:
+            raise HostUnsupported(str(e)) from None
+        self._state.swapfiles.append(path)
+        self.capabilities["swap"] = True
+        return path
+
+    def swapoff(self, name: str) -> None:
+        """swapoff(2) of an area this machine's ``swapon`` added (its pages come back into
+        memory), then delete its file. EINVAL for any other area."""
+        st = self._state
+        if name not in st.swapfiles:
+            raise syscall_error(errno.EINVAL, f"swapoff: {name!r} is not a swap area this "
+                                "HostMachine added")
+        _swap.remove_swapfile(name)
+        st.swapfiles.remove(name)
+        self.capabilities["swap"] = any(a for a in _swap.active_areas())
 
     # -- introspection --
 
@@ -486,6 +642,65 @@ class HostProcess:
         """The raw brk system call: returns the new break (brk(0): the current one); on failure
         the old break. The host's first break sits above the worker's own malloc heap."""
         return self._call("brk", _arg(addr, "addr"))
+
+    def msync(self, addr: int, length: int, flags: int) -> None:
+        """msync(2): MS_ASYNC, MS_SYNC, MS_INVALIDATE."""
+        self._call("msync", _arg(addr, "addr"), _arg(length, "length"), _arg(flags, "flags"))
+
+    # -- files (logical paths; fds are the worker's own) --
+
+    def open(self, path: str, flags: int = 0, mode: int = 0o644) -> int:
+        """open(2) of a logical path (HostMachine.host_path); returns the worker's fd."""
+        return self._call("open", self.machine.host_path(path), operator.index(flags),
+                          operator.index(mode))
+
+    def close(self, fd: int) -> None:
+        self._call("close", operator.index(fd))
+
+    def pread(self, fd: int, count: int, offset: int) -> bytes:
+        """pread(2): up to ``count`` bytes at ``offset`` (fewer at end of file)."""
+        return self._call("pread", operator.index(fd), operator.index(count),
+                          operator.index(offset))
+
+    def pwrite(self, fd: int, data, offset: int) -> int:
+        """pwrite(2): returns the bytes written."""
+        return self._call("pwrite", operator.index(fd), bytes(data), operator.index(offset))
+
+    def ftruncate(self, fd: int, length: int) -> None:
+        self._call("ftruncate", operator.index(fd), operator.index(length))
+
+    def fsync(self, fd: int) -> None:
+        self._call("fsync", operator.index(fd))
+
+    def fstat(self, fd: int) -> dict:
+        """fstat(2): st_size, st_ino, st_dev, st_nlink, st_blocks (the model's fields)."""
+        return self._call("fstat", operator.index(fd))
+
+    def unlink(self, path: str) -> None:
+        """unlink(2) of a logical path, made by this process."""
+        self._call("unlink", self.machine.host_path(path))
+
+    # -- SysV shared memory --
+
+    def shmget(self, key: int, size: int, shmflg: int) -> int:
+        """shmget(2); the id is remembered so that close() can remove the segment."""
+        shmid = self._call("shmget", _arg(key, "key"), _arg(size, "size"), _arg(shmflg, "shmflg"))
+        self.machine._state.shm_ids.add(shmid)
+        return shmid
+
+    def shmat(self, shmid: int, addr: int = 0, shmflg: int = 0) -> int:
+        """shmat(2); returns the address."""
+        return self._call("shmat", _arg(shmid, "shmid"), _arg(addr, "addr"),
+                          _arg(shmflg, "shmflg"))
+
+    def shmdt(self, addr: int) -> None:
+        self._call("shmdt", _arg(addr, "addr"))
+
+    def shmctl(self, shmid: int, cmd: int, buf: dict | None = None):
+        """shmctl(2) with the model's dicts: IPC_STAT (and SHM_STAT, which adds "id") returns
+        one shaped like struct shmid_ds; IPC_SET takes one; IPC_INFO and SHM_INFO return
+        dicts; IPC_RMID, SHM_LOCK, SHM_UNLOCK return None."""
+        return self._call("shmctl", _arg(shmid, "shmid"), _arg(cmd, "cmd"), buf)
 
     # -- memory contents --
 
@@ -636,6 +851,46 @@ def _migrate_pages_drain() -> str | None:
         e = ctypes.get_errno()
         return f"migrate_pages: {errno.errorcode.get(e, e)}"
     return None
+
+
+_TMPFS_PREFIXES = ("/tmp/", "/dev/shm/")     # the model's tmpfs paths (mm/fs.py)
+
+
+def _fs_type(path: str) -> str:
+    """The filesystem type of the mount holding ``path`` (longest mount point in
+    /proc/self/mounts that is a prefix of it)."""
+    best, kind = "", ""
+    try:
+        text = _read_text("/proc/self/mounts")
+    except OSError:
+        return ""
+    real = os.path.realpath(path)
+    for line in text.splitlines():
+        f = line.split()
+        if len(f) < 3:
+            continue
+        mnt = f[1].replace("\\040", " ")
+        if (real == mnt or real.startswith(mnt.rstrip("/") + "/")) and len(mnt) >= len(best):
+            best, kind = mnt, f[2]
+    return kind
+
+
+def _tmpfs_base() -> str:
+    """Where the machine's tmpfs files go: /dev/shm (tmpfs on Linux)."""
+    for d in ("/dev/shm", "/run/shm"):
+        if os.path.isdir(d) and os.access(d, os.W_OK) and _fs_type(d) == "tmpfs":
+            return d
+    raise HostUnsupported("no writable tmpfs (/dev/shm) for the model's /tmp and /dev/shm files")
+
+
+def _disk_base() -> str:
+    """Where the machine's disk files go: the first of /tmp, /var/tmp, the temp dir that is
+    writable and not a memory filesystem."""
+    for d in ("/tmp", "/var/tmp", tempfile.gettempdir()):
+        if os.path.isdir(d) and os.access(d, os.W_OK) and \
+                _fs_type(d) not in ("tmpfs", "ramfs", ""):
+            return d
+    raise HostUnsupported("no writable disk directory (/tmp or /var/tmp on a disk filesystem)")
 
 
 def _read_text(path: str) -> str:

@@ -10,13 +10,17 @@ What it is
     A *worker* stands for one simulated process. It makes the real system calls the model's
     ``Process`` methods name (mmap, munmap, mprotect, mremap, madvise, mlock, mlock2, munlock,
     mlockall, munlockall, brk) through libc's ``syscall()`` with the raw x86-64 (or arm64)
-    numbers, and it reads, writes, fills and touches its own mappings through ctypes.
+    numbers, and it reads, writes, fills and touches its own mappings through ctypes. msync
+    and the SysV shm calls (shmget, shmat, shmdt, shmctl) are raw system calls too; the file
+    calls (open, close, pread, pwrite, ftruncate, fsync, fstat, unlink) are ``os``'s, on real
+    paths the driver has mapped into the machine's private directories.
     ``fork`` is a real ``fork()`` of the worker; the child becomes a new worker.
 
     The *reaper* is one per HostMachine. It spawns the top-level workers (fork + exec of this
     file) and, being a child subreaper (PR_SET_CHILD_SUBREAPER) that ignores SIGCHLD, it adopts
     and reaps every orphaned worker, so a child may outlive its parent (an "exit order"
-    scenario) without leaving zombies, whatever the host's pid 1 does.
+    scenario) without leaving zombies, whatever the host's pid 1 does. Where it may, it first
+    moves into a private SysV IPC namespace (``--ipc-ns``), which all its workers share.
 
 Protocol (the same both ways)
     A message is an 8-byte little-endian length followed by a pickle. A request is a tuple
@@ -129,10 +133,24 @@ TOUCH_CHUNK = 512               # pages per strided copy in touch(); one page ta
 # System call numbers: arch/x86/entry/syscalls/syscall_64.tbl, include/uapi/asm-generic/unistd.h
 SYSCALLS = {
     "x86_64": dict(mmap=9, mprotect=10, munmap=11, brk=12, mremap=25, madvise=28, mlock=149,
-                   munlock=150, mlockall=151, munlockall=152, mlock2=325),
+                   munlock=150, mlockall=151, munlockall=152, mlock2=325,
+                   msync=26, shmget=29, shmat=30, shmctl=31, shmdt=67),
     "aarch64": dict(mmap=222, mprotect=226, munmap=215, brk=214, mremap=216, madvise=233,
-                    mlock=228, munlock=229, mlockall=230, munlockall=231, mlock2=284),
+                    mlock=228, munlock=229, mlockall=230, munlockall=231, mlock2=284,
+                    msync=227, shmget=194, shmctl=195, shmat=196, shmdt=197),
 }
+
+# SysV shm (include/uapi/linux/ipc.h, shm.h). The layouts are the kernel's 64-bit ones, which
+# the raw shmctl system call always uses on x86-64 and arm64 (asm-generic/ipcbuf.h, shmbuf.h;
+# checked with offsetof() in a C probe on the reference host: struct shmid64_ds is 112 bytes,
+# shm_segsz at 48, shm_cpid at 80, shm_nattch at 88).
+CLONE_NEWIPC = 0x08000000
+IPC_RMID, IPC_SET, IPC_STAT, IPC_INFO = 0, 1, 2, 3
+SHM_STAT, SHM_INFO, SHM_STAT_ANY = 13, 14, 15
+SHM_RND, SHM_REMAP = 0o20000, 0o40000
+SHMID64_DS = struct.Struct("<iIIIIIHH4xQQQqqqiiQQQ")   # ipc64_perm + shmid64_ds
+SHMINFO64 = struct.Struct("<9Q")                        # struct shminfo64 (IPC_INFO)
+SHM_INFO_S = struct.Struct("<i4x5Q")                    # struct shm_info (SHM_INFO)
 
 # Environment for every worker and the reaper. PYTHONMALLOC=malloc keeps pymalloc's 1 MiB
 # mmap'd arenas out of the address space; the glibc tunables make the first sbrk take 64 MiB of
@@ -436,8 +454,8 @@ class Worker:
         /proc/self/map_files/ names the very file (shmem and deleted files included) but needs
         CAP_SYS_ADMIN (or CAP_CHECKPOINT_RESTORE). Without it: the sizes of the shared anonymous
         objects this worker created, else the path, when it still names the same inode."""
-        if v.inode == 0:
-            return None
+        if v.inode == 0 and not v.path.startswith("/"):
+            return None                 # anonymous (a SysV segment of id 0 has inode 0 too)
         try:
             st = os.stat(f"/proc/self/map_files/{v.name}")
         except OSError:
@@ -588,6 +606,142 @@ class Worker:
         r = self.libc.syscall("brk", "brk", addr)
         self.brk_cur = r
         return r
+
+    # -- files (real paths: the driver maps the scenario's logical paths into its own dirs) --
+
+    def op_open(self, path, flags, mode):
+        return os.open(path, flags, mode)
+
+    def op_close(self, fd):
+        os.close(fd)
+        return None
+
+    def op_pread(self, fd, count, offset):
+        if count < 0:
+            raise OSError(22, os.strerror(22), "pread: negative count")
+        if count:
+            try:                      # never allocate more than the file can give
+                count = max(0, min(count, os.fstat(fd).st_size - max(offset, 0)))
+            except OSError:
+                pass
+        return os.pread(fd, count, offset)
+
+    def op_pwrite(self, fd, data, offset):
+        return os.pwrite(fd, data, offset)
+
+    def op_ftruncate(self, fd, length):
+        os.ftruncate(fd, length)
+        return None
+
+    def op_fsync(self, fd):
+        os.fsync(fd)
+        return None
+
+    def op_fstat(self, fd):
+        st = os.fstat(fd)
+        return {"st_size": st.st_size, "st_ino": st.st_ino, "st_dev": st.st_dev,
+                "st_nlink": st.st_nlink, "st_blocks": st.st_blocks}
+
+    def op_unlink(self, path):
+        os.unlink(path)
+        return None
+
+    def op_msync(self, addr, length, flags):
+        """msync(2) changes no mapping, so it needs no guard."""
+        return self.libc.syscall("msync", "msync", addr, length, flags)
+
+    # -- SysV shared memory --
+
+    def op_shmget(self, key, size, shmflg):
+        return self.libc.syscall("shmget", "shmget", key, size, shmflg)
+
+    def _shm_stat(self, shmid, cmd=IPC_STAT):
+        buf = ctypes.create_string_buffer(SHMID64_DS.size)
+        r = self.libc.syscall("shmctl", "shmctl", shmid, cmd, ctypes.addressof(buf))
+        f = SHMID64_DS.unpack(buf.raw)
+        out = {"shm_perm": {"key": f[0], "uid": f[1], "gid": f[2], "cuid": f[3], "cgid": f[4],
+                            "mode": f[5], "seq": f[6]},
+               "shm_segsz": f[10], "shm_atime": f[11], "shm_dtime": f[12], "shm_ctime": f[13],
+               "shm_cpid": f[14], "shm_lpid": f[15], "shm_nattch": f[16]}
+        return out, r, buf
+
+    def op_shmat(self, shmid, addr, shmflg):
+        """shmat(2). With SHM_REMAP the attach replaces what is mapped there, so the range is
+        guarded like a MAP_FIXED mmap; the attached range joins the owned set."""
+        if shmflg & SHM_REMAP and addr:
+            lo = addr & ~(PAGE - 1) if shmflg & SHM_RND else addr
+            try:
+                size = self._shm_stat(shmid)[0]["shm_segsz"]
+            except OSError:
+                size = 0              # the shmat below fails with the kernel's errno
+            if lo and size:
+                self._guard("shmat", lo, size)
+        r = self.libc.syscall("shmat", "shmat", shmid, addr, shmflg)
+        size = self._shm_stat(shmid)[0]["shm_segsz"]
+        self._add(r, r + _page_up(size))
+        self.shmem_pages[shmid] = _page_up(size) // PAGE     # its inode number is the id
+        return r
+
+    def op_shmdt(self, addr):
+        """shmdt(2) unmaps every VMA of the segment attached at addr; afterwards the owned set
+        keeps only what is still mapped."""
+        self.libc.syscall("shmdt", "shmdt", addr)
+        mapped = [[v.start, v.end] for v in read_maps()]
+        kept = []
+        for s, e in self.owned:
+            for ms, me in mapped:
+                lo, hi = max(s, ms), min(e, me)
+                if lo < hi:
+                    kept.append([lo, hi])
+        self.owned = []
+        for s, e in kept:
+            self._add(s, e)
+        return 0
+
+    def op_shmctl(self, shmid, cmd, buf):
+        """shmctl(2) with the model's dicts: IPC_STAT/SHM_STAT/SHM_STAT_ANY return a dict shaped
+        like struct shmid_ds (SHM_STAT adds "id", the system call's result); IPC_SET takes one
+        (shm_perm uid, gid, mode; missing fields keep their values; None passes NULL);
+        IPC_INFO and SHM_INFO return struct shminfo / shm_info as dicts; IPC_RMID, SHM_LOCK and
+        SHM_UNLOCK pass NULL and return None."""
+        sc = self.libc.syscall
+        if cmd in (IPC_STAT, SHM_STAT, SHM_STAT_ANY):
+            out, r, _ = self._shm_stat(shmid, cmd)
+            if cmd != IPC_STAT:
+                out["id"] = r
+            return out
+        if cmd == IPC_SET:
+            if buf is None:
+                sc("shmctl", "shmctl", shmid, cmd, 0)
+                return None
+            try:
+                raw = bytearray(self._shm_stat(shmid)[2].raw)
+            except OSError:
+                raw = bytearray(SHMID64_DS.size)     # IPC_SET reports the kernel's errno
+            f = list(SHMID64_DS.unpack(raw))
+            perm = buf.get("shm_perm", buf)
+            f[1] = perm.get("uid", f[1]) & 0xFFFFFFFF
+            f[2] = perm.get("gid", f[2]) & 0xFFFFFFFF
+            f[5] = perm.get("mode", f[5]) & 0xFFFFFFFF
+            cbuf = ctypes.create_string_buffer(SHMID64_DS.pack(*f), SHMID64_DS.size)
+            sc("shmctl", "shmctl", shmid, cmd, ctypes.addressof(cbuf))
+            return None
+        if cmd == IPC_INFO:
+            cbuf = ctypes.create_string_buffer(SHMINFO64.size)
+            sc("shmctl", "shmctl", shmid, cmd, ctypes.addressof(cbuf))
+            f = SHMINFO64.unpack(cbuf.raw)
+            return {"shmmax": f[0], "shmmin": f[1], "shmmni": f[2], "shmseg": f[3],
+                    "shmall": f[4]}
+        if cmd == SHM_INFO:
+            cbuf = ctypes.create_string_buffer(SHM_INFO_S.size)
+            sc("shmctl", "shmctl", shmid, cmd, ctypes.addressof(cbuf))
+            f = SHM_INFO_S.unpack(cbuf.raw)
+            return {"used_ids": f[0], "shm_tot": f[1], "shm_rss": f[2], "shm_swp": f[3]}
+        # IPC_RMID, SHM_LOCK, SHM_UNLOCK take no buffer; anything else gets a scratch one so
+        # that the kernel, not the worker, decides (an unknown command is EINVAL there)
+        scratch = ctypes.create_string_buffer(SHMID64_DS.size)
+        sc("shmctl", "shmctl", shmid, cmd, ctypes.addressof(scratch))
+        return None
 
     def op_fill(self, addr, length, byte):
         self.validate(addr, length, write=True)
@@ -749,7 +903,8 @@ class Reaper:
     """Spawn top-level workers on request; adopt and reap orphans (see the module header)."""
 
     def __init__(self, sock: socket.socket, libc: _Libc, no_aslr: bool,
-                 model_layout: bool = False, layout_top: int | None = None):
+                 model_layout: bool = False, layout_top: int | None = None,
+                 ipc_ns: bool = False):
         self.sock = sock
         self.libc = libc
         self.model_layout = model_layout
@@ -758,6 +913,17 @@ class Reaper:
         if no_aslr:
             cur = libc.personality(0xFFFFFFFF)
             libc.personality(cur | ADDR_NO_RANDOMIZE)
+        # A private SysV IPC namespace (unshare(CLONE_NEWIPC), which needs CAP_SYS_ADMIN): every
+        # worker spawned from here inherits it, so the machine's segments start from id 0 with
+        # the default limits, as in the model, are invisible to the rest of the host, and are
+        # destroyed by the kernel when the namespace's last process exits.
+        self.ipc_ns = "off"
+        if ipc_ns:
+            ctypes.set_errno(0)
+            if libc.lib.unshare(CLONE_NEWIPC) == 0:
+                self.ipc_ns = "private"
+            else:
+                self.ipc_ns = f"refused: {os.strerror(ctypes.get_errno())}"
 
     def spawn(self) -> None:
         """fork + exec a top-level worker; answer like Worker.op_fork (channel first)."""
@@ -788,7 +954,8 @@ class Reaper:
 
     def serve(self) -> None:
         send_msg(self.sock, ("ready", {"pid": os.getpid(),
-                                       "personality": self.libc.personality(0xFFFFFFFF)}))
+                                       "personality": self.libc.personality(0xFFFFFFFF),
+                                       "ipc_ns": self.ipc_ns}))
         while True:
             try:
                 req = recv_msg(self.sock)
@@ -824,7 +991,8 @@ def main(argv: list[str]) -> None:
     sock = socket.socket(fileno=fd)
     top = int(argv[argv.index("--layout-top") + 1]) if "--layout-top" in argv else None
     if "--reaper" in argv:
-        Reaper(sock, libc, "--no-aslr" in argv, "--model-layout" in argv, top).serve()
+        Reaper(sock, libc, "--no-aslr" in argv, "--model-layout" in argv, top,
+               ipc_ns="--ipc-ns" in argv).serve()
     else:
         Worker(sock, libc, "--model-layout" in argv, top).serve()
 
