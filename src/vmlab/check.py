@@ -215,8 +215,10 @@ def collect_violations(machine) -> list[str]:
     for pfn in bad[:5].tolist():
         out.append(f"frame {pfn}: PG_unevictable={bool(unev[pfn])} but PG_mlocked={bool(mlk[pfn])}")
     # --- commit charge, contents, design
-    if committed != kernel.committed_pages:
-        out.append(f"Committed_AS: {kernel.committed_pages} pages charged but VM_ACCOUNT VMAs hold {committed}")
+    shmem_acct = sum(o.acct_pages for o in kernel.address_spaces())
+    if committed + shmem_acct != kernel.committed_pages:
+        out.append(f"Committed_AS: {kernel.committed_pages} pages charged but VM_ACCOUNT VMAs hold "
+                   f"{committed} and shmem objects {shmem_acct}")
     holders = [f.content[(f.flags & _U32(PG_buddy)) == 0], machine.system.swap.content_tokens()]
     holders += [o.disk for o in machine.kernel.address_spaces() if hasattr(o, "disk")]
     out += f.contents.check(*holders)

@@ -58,7 +58,7 @@ def backend(request) -> str:
     return selected_backend(request.config)
 
 
-def _machine(backend, design="linux", **model_options):
+def _machine(backend, design="linux", ram="256M", **model_options):
     if backend == "host":
         if not sys.platform.startswith("linux"):
             pytest.skip("the host backend needs Linux")
@@ -69,16 +69,18 @@ def _machine(backend, design="linux", **model_options):
         finally:
             m.close()
     else:
-        m = vmlab.Machine(ram="256M", design=design, **model_options)
+        m = vmlab.Machine(ram=ram, design=design, **model_options)
         yield m
         m.check()
 
 
 @pytest.fixture
-def machine(backend, design):
+def machine(request, backend, design):
     """A fresh machine: vmlab.Machine(ram="256M", design=...) once per selected design
-    (tests/conftest.py), or the host kernel with --backend=host."""
-    yield from _machine(backend, design)
+    (tests/conftest.py), or the host kernel with --backend=host. A test module that needs
+    more RAM (mremap_test maps 2 GiB of shared memory, which must fit the commit limit)
+    sets MODEL_RAM."""
+    yield from _machine(backend, design, ram=getattr(request.module, "MODEL_RAM", "256M"))
 
 
 @pytest.fixture

@@ -130,9 +130,12 @@ class Design(ABC):
 
     # --- range operations ----------------------------------------------------------------------------
     @abstractmethod
-    def zap_range(self, mm, vma: VMA, start: int, end: int, drop_markers: bool = True) -> None:
+    def zap_range(self, mm, vma: VMA, start: int, end: int, drop_markers: bool = True,
+                  even_cows: bool = True) -> None:
         """unmap_page_range(): clear every PTE in [start, end) and drop what they referenced.
-        PTE markers (guard regions) go too unless ``drop_markers`` is False (MADV_DONTNEED)."""
+        PTE markers (guard regions) go too unless ``drop_markers`` is False (MADV_DONTNEED).
+        With ``even_cows`` False (unmap_mapping_range of a hole punch) a private mapping keeps
+        its anonymous COW copies and swap entries: only PTEs of the file's own pages go."""
 
     @abstractmethod
     def fork_vma(self, parent_mm, child_mm, vma: VMA, child_vma: VMA) -> None:

@@ -54,8 +54,6 @@ def do_open(kernel, task, path: str, flags: int, mode: int = 0o644) -> int:
     fs = kernel.fs
     if not isinstance(path, str) or not path.startswith("/"):
         raise syscall_error(errno.ENOENT, f"open: {path!r}: use an absolute path")
-    if flags & O_ACCMODE == O_ACCMODE:
-        raise syscall_error(errno.EINVAL, "open: access mode 3 is not valid")
     obj = fs.lookup(path)
     if obj is None:
         if not flags & O_CREAT:
@@ -70,7 +68,9 @@ def do_open(kernel, task, path: str, flags: int, mode: int = 0o644) -> int:
     while fd in table:
         fd += 1
     table[fd] = of
-    if flags & O_TRUNC and of.writable and obj.size:
+    if flags & O_TRUNC and obj.size:
+        # may_open() asks for write permission (root has it) and handle_truncate() runs
+        # whatever the access mode: O_RDONLY|O_TRUNC and mode 3 truncate too, as on the host
         truncate(kernel, obj, 0)
     return fd
 
@@ -157,7 +157,10 @@ def do_pwrite(kernel, task, fd: int, data: bytes, offset: int | None) -> int:
         if not int(f.flags[pfn]) & PG_dirty:
             f.flags[pfn] |= np.uint32(PG_dirty)
             sysm.events.count("nr_dirtied")
-        sysm.lru.mark_accessed(pfn)
+        if obj.swap_backed:
+            # shmem_write_begin -> shmem_get_folio(SGP_WRITE) marks the folio accessed; a
+            # disk filesystem's write_begin (FGP_WRITEBEGIN) does not
+            sysm.lru.mark_accessed(pfn)
         pos += n
     if end > obj.size:
         obj.size = end
@@ -179,9 +182,8 @@ def truncate(kernel, obj, length: int) -> None:
     """truncate_setsize() + truncate_pagecache()."""
     old = obj.size
     obj.size = length
-    obj.ensure((length + PAGE_SIZE - 1) >> 12)
     if length >= old:
-        return
+        return                      # a hole: nothing to index until a page is used
     first = (length + PAGE_SIZE - 1) >> 12          # first whole page past the new end
     unmap_mapping_range(kernel, obj, first, even_cows=True)
     sysm = kernel.sys
@@ -207,6 +209,8 @@ def truncate(kernel, obj, length: int) -> None:
         # truncate_inode_partial_folio(): bytes past EOF in the last page read as zero
         i = length >> 12
         tail = PAGE_SIZE - (length & (PAGE_SIZE - 1))
+        if i >= len(obj.pages):
+            return
         pfn = int(obj.pages[i])
         if pfn >= 0:
             f.content[pfn] = f.contents.fill(int(f.content[pfn]), length & (PAGE_SIZE - 1), tail, 0)
@@ -215,15 +219,14 @@ def truncate(kernel, obj, length: int) -> None:
 
 
 def unmap_mapping_range(kernel, obj, first_index: int, even_cows: bool) -> None:
-    """Zap every PTE of every VMA mapping indices >= first_index of the object."""
+    """Zap every PTE of every VMA mapping indices >= first_index of the object; with
+    ``even_cows`` False private mappings keep their COW copies."""
     design = kernel.design
     for v in list(obj.i_mmap):
-        if not even_cows and not v.vm_flags & VM_SHARED:
-            continue
         lo = max(v.vm_start, v.addr_of_index(first_index))
         if lo < v.vm_end:
             v.vm_mm.update_hiwater_rss()
-            design.zap_range(v.vm_mm, v, lo, v.vm_end)
+            design.zap_range(v.vm_mm, v, lo, v.vm_end, even_cows=even_cows)
 
 
 def do_fsync(kernel, task, fd: int) -> None:

@@ -215,8 +215,11 @@ def madvise_cold_or_pageout(kernel, mm, vma, start: int, end: int, pageout: bool
 
 
 def shmem_punch_hole(kernel, vma, start: int, end: int) -> None:
-    """MADV_REMOVE -> vfs_fallocate(PUNCH_HOLE) on shmem: unmap the range from every VMA
-    mapping it, then drop the object's pages there (the data is gone)."""
+    """MADV_REMOVE -> vfs_fallocate(PUNCH_HOLE | KEEP_SIZE) (shmem_fallocate, or the disk
+    filesystem's): unmap the range's page-cache pages from every VMA mapping it (private
+    mappings keep their COW copies: even_cows is false), then drop the cached pages, the
+    swapped-out ones (tmpfs) and the blocks on disk. The range reads as zeros afterwards."""
+    from ..mm.filemap import DiskFile
     obj = vma.vm_file
     lo = vma.linear_page_index(start)
     hi = vma.linear_page_index(end)
@@ -226,9 +229,11 @@ def shmem_punch_hole(kernel, vma, start: int, end: int) -> None:
         b = min(v.vm_end, v.addr_of_index(hi))
         if a < b:
             v.vm_mm.update_hiwater_rss()
-            design.zap_range(v.vm_mm, v, a, b)
+            design.zap_range(v.vm_mm, v, a, b, even_cows=False)
     f = kernel.sys.frames
     hi = min(hi, len(obj.pages))
+    if hi <= lo:
+        return
     idx = np.flatnonzero(obj.pages[lo:hi] >= 0) + lo
     if len(idx):
         pfns = obj.pages[idx].astype(np.intp)
@@ -238,6 +243,16 @@ def shmem_punch_hole(kernel, vma, start: int, end: int) -> None:
         dead = pfns[(f.refcount[pfns] == 0) & (f.mapcount[pfns] == 0)]
         kernel.sys.lru.remove(dead)
         f.free_many(dead)
+    if obj.swap_backed:
+        ents = obj.swap[lo:hi]
+        live = ents[ents != 0]
+        if len(live):
+            kernel.sys.swap_free_entries(live)
+            obj.nrswapped -= len(live)
+            obj.swap[lo:hi] = 0
+    if isinstance(obj, DiskFile):
+        f.contents.release_many(obj.disk[lo:hi])
+        obj.disk[lo:hi] = 0
 
 
 def _valid_guard_vma(vma, allow_locked: bool) -> bool:

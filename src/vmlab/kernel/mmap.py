@@ -72,7 +72,7 @@ def vm_enough_memory(kernel, pages: int) -> bool:
     if cfg.overcommit_memory == 0:
         return pages <= total
     limit = kernel.sys.frames.nframes * cfg.overcommit_ratio // 100 + kernel.swap_pages()
-    return kernel.committed_pages + pages <= limit
+    return kernel.committed_as() + pages <= limit
 
 
 def do_mmap(kernel, task, addr: int, length: int, prot: int, flags: int,
@@ -175,6 +175,15 @@ def mmap_region(kernel, task, addr: int, length: int, vm_flags: int, pgoff: int,
         vm_flags |= VM_SOFTDIRTY
     # vms_gather_munmap_vmas() for MAP_FIXED: the split check comes before any change
     check_split_limit(kernel, mm, addr, end)
+    shmem_acct = 0
+    if file is None and vm_flags & VM_SHARED and not vm_flags & VM_NORESERVE:
+        # shmem_zero_setup() -> shmem_acct_size(): the whole object is charged up front.
+        # (Linux gets there after unmapping a MAP_FIXED target and undoes that on failure;
+        # checking first leaves the same state.)
+        shmem_acct = length >> 12
+        if not vm_enough_memory(kernel, shmem_acct):
+            raise syscall_error(errno.ENOMEM, "mmap: not enough memory to commit the shared "
+                                              "anonymous object (vm.overcommit_memory)")
     charged = 0
     if accountable_mapping(vm_flags):
         replaced = sum(min(end, v.vm_end) - max(addr, v.vm_start)
@@ -201,6 +210,9 @@ def mmap_region(kernel, task, addr: int, length: int, vm_flags: int, pgoff: int,
             # shmem_zero_setup(): the "anonymous inode" of shared anonymous memory
             obj = ShmemObject(kernel.sys.get_next_ino(), length)
             obj.unlinked = True                       # "/dev/zero (deleted)"
+            obj.noreserve = not shmem_acct
+            obj.acct_pages = shmem_acct
+            kernel.committed_pages += shmem_acct
             obj.owner_id = kernel.sys.frames.owners.add(obj)
             file = obj
         vma = VMA(mm, addr, end, vm_flags, pgoff, file)

@@ -8,7 +8,9 @@ object's i_mmap — so a split by mprotect or munmap, or a fork, raises it, as L
 shm_open()/shm_close() do. IPC_RMID marks the segment SHM_DEST and turns its key private; it is
 destroyed when the last attachment goes (at once if there is none).
 
-ids: ipc_buildid(): (seq << 15) + idx, idx handed out cyclically, seq counting every creation.
+ids: (seq << 15) + idx (ipc/util.c ipc_idr_alloc): idx is handed out cyclically below
+max(in_use * 3/2, 64), and seq goes up only when the cycle comes back round (idx <= the last
+idx handed out), so the first ids are 0, 1, 2, ... as on the host.
 Limits (Linux defaults): SHMMIN 1, SHMMAX and SHMALL ULONG_MAX - 2^24, SHMMNI 4096.
 Times are a model clock (``Kernel.clock``): seconds from 1_700_000_000, one per system call.
 """
@@ -20,7 +22,8 @@ from dataclasses import dataclass
 
 from ..constants import (IPC_CREAT, IPC_EXCL, IPC_INFO, IPC_PRIVATE, IPC_RMID, IPC_SET, IPC_STAT,
                          MAP_FIXED, MAP_SHARED, PAGE_SIZE, PROT_EXEC, PROT_READ, PROT_WRITE,
-                         SHM_EXEC, SHM_LOCK, SHM_RDONLY, SHM_REMAP, SHM_RND, SHM_UNLOCK, SHMLBA)
+                         SHM_EXEC, SHM_LOCK, SHM_NORESERVE, SHM_RDONLY, SHM_REMAP, SHM_RND,
+                         SHM_UNLOCK, SHMLBA)
 from ..errors import syscall_error
 from ..mm.fs import O_RDONLY, O_RDWR, OpenFile
 from ..mm.shmem import ShmemObject
@@ -30,6 +33,9 @@ SHMMAX = (1 << 64) - 1 - (1 << 24)
 SHMALL = SHMMAX
 SHMMNI = 4096
 IPCMNI_SHIFT = 15
+IPCMNI = 1 << IPCMNI_SHIFT        # index space of the ids (ipc_mni without ipcmni_extend)
+IPC_MIN_CYCLE = 64                # ipc_min_cycle = RADIX_TREE_MAP_SIZE
+IPCID_SEQ_MAX = ((1 << 31) - 1) >> IPCMNI_SHIFT
 SHM_DEST = 0o1000
 SHM_LOCKED = 0o2000
 SHM_HUGETLB = 0o4000
@@ -66,21 +72,28 @@ class ShmNamespace:
         self.segs: dict[int, Segment] = {}
         self.by_key: dict[int, int] = {}
         self.seq = 0
-        self.next_idx = 0
+        self.last_idx = -1        # ids->last_idx
+        self.idr_next = 0         # the idr's cyclic cursor (idr_alloc_cyclic)
         self.shmmax = SHMMAX
         self.shmall = SHMALL
         self.shmmni = SHMMNI
         self.shm_tot = 0          # pages in all segments
 
     def alloc_id(self) -> int:
+        """ipc_idr_alloc(): the lowest free index at or after the cursor below max_idx,
+        wrapping to 0 (idr_alloc_cyclic); the caller has checked in_use < shmmni."""
         used = {i & ((1 << IPCMNI_SHIFT) - 1) for i in self.segs}
-        idx = self.next_idx
-        while idx in used:
-            idx = (idx + 1) % self.shmmni
-        self.next_idx = (idx + 1) % self.shmmni
-        seq = self.seq
-        self.seq += 1
-        return (seq << IPCMNI_SHIFT) + idx
+        max_idx = min(max(len(self.segs) * 3 // 2, IPC_MIN_CYCLE), IPCMNI)
+        idx = next((i for i in range(max(self.idr_next, 0), max_idx) if i not in used), None)
+        if idx is None:
+            idx = next(i for i in range(0, max_idx) if i not in used)
+        self.idr_next = idx + 1
+        if idx <= self.last_idx:
+            self.seq += 1
+            if self.seq >= IPCID_SEQ_MAX:
+                self.seq = 0
+        self.last_idx = idx
+        return (self.seq << IPCMNI_SHIFT) + idx
 
 
 def _ns(kernel) -> ShmNamespace:
@@ -111,11 +124,21 @@ def _newseg(kernel, task, ns: ShmNamespace, key: int, size: int, shmflg: int) ->
     numpages = (size + PAGE_SIZE - 1) >> 12
     if ns.shm_tot + numpages > ns.shmall:
         raise syscall_error(errno.ENOSPC, "shmget: over SHMALL")
+    # shmem_kernel_file_setup() -> shmem_acct_size(): charged up front unless SHM_NORESERVE
+    # (which only counts when overcommit is not "never")
+    noreserve = bool(shmflg & SHM_NORESERVE) and kernel.sys.config.overcommit_memory != 2
+    if not noreserve:
+        from .mmap import vm_enough_memory
+        if not vm_enough_memory(kernel, numpages):
+            raise syscall_error(errno.ENOMEM, "shmget: not enough memory to commit the segment")
     if len(ns.segs) >= ns.shmmni:
         raise syscall_error(errno.ENOSPC, "shmget: over SHMMNI segments")
     sid = ns.alloc_id()
     obj = ShmemObject(sid, size, name=f"/SYSV{key & 0xFFFFFFFF:08x}", dev=SHM_DEV)
     obj.unlinked = True
+    obj.noreserve = noreserve
+    obj.acct_pages = 0 if noreserve else numpages
+    kernel.committed_pages += obj.acct_pages
     obj.owner_id = kernel.sys.frames.owners.add(obj)
     obj.shm_refs = 1
     obj.get()

@@ -50,7 +50,6 @@ class Kernel:
         self.design = design
         self.tasks: dict[int, Task] = {}
         self.next_pid = self.FIRST_PID
-        self.committed_pages = 0          # vm_committed_as (Committed_AS), in pages
         from ..mm.fs import FileSystem
         self.fs = FileSystem(system)
         self.clock = 0                    # model seconds: one per system call
@@ -62,6 +61,22 @@ class Kernel:
         system.frames.low_mark = system.watermarks()["min"]
 
     EPOCH = 1_700_000_000
+
+    @property
+    def committed_pages(self) -> int:
+        """vm_committed_as without the per-page charge of noreserve shmem (see committed_as)."""
+        return self.sys.committed_pages
+
+    @committed_pages.setter
+    def committed_pages(self, v: int) -> None:
+        self.sys.committed_pages = v
+
+    def committed_as(self) -> int:
+        """Committed_AS in pages: the charges taken at mmap/brk/mprotect/shmem setup, plus one
+        page per allocated page (cached or swapped out) of every noreserve shmem object —
+        tmpfs files and MAP_NORESERVE shared memory (shmem_acct_blocks)."""
+        extra = sum(o.nrpages + o.nrswapped for o in self.shmem_objects() if o.noreserve)
+        return self.sys.committed_pages + extra
 
     def now(self) -> int:
         """A model wall clock for IPC times: seconds, one tick per system call."""

@@ -13,7 +13,8 @@ An AddressSpace maps a page index of a file to the frame caching it. Two kinds e
                              so the first write faults and marks the page dirty, and writeback
                              write-protects them again (page_mkclean).
 
-Common per-index arrays (grown with the file):
+Common per-index arrays, allocated for the first pages and grown (``ensure``) as higher
+indices are used, so a huge sparse file or segment costs nothing until it is touched:
     pages[i]    pfn of the cached page, -1 when not cached (o)
     swap[i]     shmem only: the swap PTE value of the slot holding the page, 0 none (o)
     shadow[i]   workingset shadow of an evicted page cache page, 0 none (o)
@@ -30,6 +31,9 @@ import numpy as np
 
 from ..constants import PAGE_SIZE
 
+INITIAL_SLOTS = 1 << 14       # per-index slots allocated up front (64 MiB of file); more on use
+MAX_SLOTS = 1 << 24           # the highest page index an object can use: 64 GiB (deviations.md)
+
 
 class AddressSpace:
     is_shmem = False
@@ -41,7 +45,7 @@ class AddressSpace:
         self.name = name
         self.dev = dev
         self.size = size
-        n = max(1, (size + PAGE_SIZE - 1) // PAGE_SIZE)
+        n = min(max(1, (size + PAGE_SIZE - 1) // PAGE_SIZE), INITIAL_SLOTS)
         self.pages = np.full(n, -1, np.int64)
         self.swap = np.zeros(n, np.uint64)
         self.shadow = np.zeros(n, np.int64)
@@ -52,6 +56,8 @@ class AddressSpace:
         self.nrswapped = 0      # (d) pages out on swap (shmem's info->swapped)
         self.nlink = 0          # directory entries naming it (0: unlinked or never linked)
         self.unlinked = False   # was linked once and is not any more: "(deleted)"
+        self.acct_pages = 0     # commit charge taken at setup (shmem_acct_size), given back at evict
+        self.noreserve = False  # shmem charged per allocated page instead (shmem_acct_blocks)
 
     @property
     def npages(self) -> int:
@@ -59,9 +65,15 @@ class AddressSpace:
         return (self.size + PAGE_SIZE - 1) // PAGE_SIZE
 
     def ensure(self, npages: int) -> None:
-        """Grow the per-page arrays to cover ``npages``."""
+        """Grow the per-page arrays to cover ``npages`` (a model limit: at most MAX_SLOTS,
+        beyond which the page is refused with EFBIG)."""
+        if npages > MAX_SLOTS:
+            import errno
+            from ..errors import syscall_error
+            raise syscall_error(errno.EFBIG, f"{self.name}: page {npages - 1} is beyond the "
+                                f"{MAX_SLOTS} pages a vmlab object can index (docs/deviations.md)")
         if npages > len(self.pages):
-            extra = max(npages - len(self.pages), len(self.pages) // 2)
+            extra = max(npages - len(self.pages), len(self.pages))
             self.pages = np.concatenate([self.pages, np.full(extra, -1, np.int64)])
             self.swap = np.concatenate([self.swap, np.zeros(extra, np.uint64)])
             self.shadow = np.concatenate([self.shadow, np.zeros(extra, np.int64)])
@@ -135,6 +147,9 @@ class AddressSpace:
             system.swap_free_entries(self.swap[self.swap != 0])
             self.swap[:] = 0
             self.nrswapped = 0
+        if self.acct_pages:
+            system.unacct_pages(self.acct_pages)         # shmem_unacct_size()
+            self.acct_pages = 0
         if self.owner_id >= 0:
             f.owners.remove(self.owner_id)
             self.owner_id = -1

@@ -67,6 +67,7 @@ class FileSystem:
             ino = self.next_ino["tmpfs"]
             self.next_ino["tmpfs"] += 1
             obj: AddressSpace = ShmemObject(ino, size, name=path, dev=TMPFS_DEV)
+            obj.noreserve = True          # tmpfs files are charged per page (shmem_acct_blocks)
         else:
             ino = self.next_ino["disk"]
             self.next_ino["disk"] += 1

@@ -45,6 +45,7 @@ class LRU:
         self.events = events
         self.seq = 1
         self.nonresident_age = 0      # lruvec->nonresident_age (mm/workingset.c)
+        self.swap_free = None         # callable: free swap pages (set by System)
 
     def _next_seq(self, n: int) -> np.ndarray:
         s = np.arange(self.seq, self.seq + n, dtype=np.int64)
@@ -149,9 +150,12 @@ class LRU:
         sizes = self.sizes()
         ws = sizes[LRU_ACTIVE_FILE]
         if anon:
-            ws += sizes[LRU_INACTIVE_FILE] + sizes[LRU_ACTIVE_ANON]
-        else:
-            ws += sizes[LRU_ACTIVE_ANON] + sizes[LRU_INACTIVE_ANON]
+            ws += sizes[LRU_INACTIVE_FILE]
+        if self.swap_free is None or self.swap_free() > 0:
+            # anon competes for the workingset only while there is swap to put it in
+            ws += sizes[LRU_ACTIVE_ANON]
+            if not anon:
+                ws += sizes[LRU_INACTIVE_ANON]
         if distance > ws:
             return False
         self.nonresident_age += 1

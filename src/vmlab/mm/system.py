@@ -57,6 +57,8 @@ class System:
     events: VMEvents = field(default_factory=VMEvents)
     lru: LRU = None  # type: ignore[assignment]
     next_ino: int = 1000
+    committed_pages: int = 0       # vm_committed_as (Committed_AS), in pages, but for the
+                                   # per-page charge of noreserve shmem (committed_as())
 
     swap: SwapSystem = None  # type: ignore[assignment]
 
@@ -65,6 +67,7 @@ class System:
             self.lru = LRU(self.frames, self.events)
         if self.swap is None:
             self.swap = SwapSystem(self.frames)
+        self.lru.swap_free = self.swap.free_pages
 
     def watermarks(self) -> dict[str, int]:
         """__setup_per_zone_wmarks() for the machine's single zone, in pages.
@@ -85,6 +88,10 @@ class System:
     def totalreserve_pages(self) -> int:
         """calculate_totalreserve_pages(): the high watermark (one zone, no lowmem_reserve)."""
         return self.watermarks()["high"]
+
+    def unacct_pages(self, pages: int) -> None:
+        """vm_unacct_memory()."""
+        self.committed_pages -= pages
 
     def swap_free_entries(self, entries) -> None:
         """Release the slot references held by swap entries (swap PTE values) of a dying

@@ -250,7 +250,7 @@ def render_meminfo_for(machine) -> str:
         "AnonPages": kb(s["nr_anon_pages"]), "Mapped": kb(s["nr_mapped"]),
         "Shmem": kb(s["nr_shmem"]), "PageTables": kb(s["nr_page_table_pages"]),
         "CommitLimit": kb(s["swap_total"] + total * 50 // 100),
-        "Committed_AS": kb(machine.kernel.committed_pages),
+        "Committed_AS": kb(machine.kernel.committed_as()),
         "DirectMap4k": kb(total),
     }
     return render_meminfo(v)

@@ -52,6 +52,9 @@ MAX_SWAPPINESS = 200
 _U32 = np.uint32
 
 
+PAGEOUT_ASYNC = 1          # pageout() started I/O: the page is under writeback
+PAGEOUT_SYNC = 2           # pageout() needed no I/O: the page is clean at once
+
 class ScanControl:
     """struct scan_control, reduced."""
 
@@ -329,16 +332,22 @@ class Reclaimer:
                 reclaimed += 1
                 continue
             if fl & PG_dirty:
-                if not self.pageout(pfn):
+                done = self.pageout(pfn)
+                if not done:
                     activated += 1
                     self.putback(pfn, active=True)
                     continue
-                # asynchronous writeback: finished by the time reclaim looks again; the page
-                # goes to the tail to be freed then (folio_rotate_reclaimable, pgrotated)
-                f.flags[pfn] = int(f.flags[pfn]) | PG_reclaim
-                self.ev.count("pgrotated")
-                self.putback(pfn, tail=True)
-                continue
+                if done == PAGEOUT_ASYNC:
+                    # asynchronous writeback: finished by the time reclaim looks again; the
+                    # page goes to the tail to be freed then (folio_rotate_reclaimable)
+                    f.flags[pfn] = int(f.flags[pfn]) | PG_reclaim
+                    self.ev.count("pgrotated")
+                    self.putback(pfn, tail=True)
+                    continue
+                # no I/O was needed (a zero-filled page: the swap zeromap): "a synchronous
+                # write", so the page is freed in this same pass (PAGE_SUCCESS, not under
+                # writeback, clean)
+                fl = int(f.flags[pfn])
             if (not fl & PG_swapcache and not anon and int(f.mapcount[pfn]) == 0
                     and int(f.refcount[pfn]) == 1 and int(f.mapping[pfn]) >= 0):
                 # a clean page-cache page: __remove_mapping() drops it; the disk (or, for a
@@ -369,8 +378,10 @@ class Reclaimer:
         self.stats["reclaimed"] += reclaimed
         return reclaimed
 
-    def pageout(self, pfn: int) -> bool:
-        """pageout() -> swap_writeout()/shmem_writeout(): write a dirty swap-backed page."""
+    def pageout(self, pfn: int) -> int:
+        """pageout() -> swap_writeout()/shmem_writeout(): write a dirty page. Returns 0 if it
+        could not (no swap slot), PAGEOUT_ASYNC when I/O was started, PAGEOUT_SYNC when none
+        was needed (a zero-filled page goes to the swap zeromap)."""
         f = self.f
         fl = int(f.flags[pfn])
         if not fl & PG_swapbacked:
@@ -378,11 +389,11 @@ class Reclaimer:
             obj = f.owners.get(int(f.mapping[pfn]))
             write_back_page(self.sys, obj, pfn)
             self.ev.count("nr_vmscan_write")
-            return True
+            return PAGEOUT_ASYNC
         if not fl & PG_swapcache:
             obj = f.owners.get(int(f.mapping[pfn]))
             if not shmem_writeout(self.sys, obj, pfn):
-                return False
+                return 0
         t, off = self.swap.entry_of(f.private[pfn])
         area = self.swap.areas[t]
         tok = int(f.content[pfn])
@@ -396,4 +407,4 @@ class Reclaimer:
             self.ev.count("pswpout")
             self.ev.count("pgpgout", 4)
         f.flags[pfn] = int(f.flags[pfn]) & ~(PG_dirty | PG_referenced)
-        return True
+        return PAGEOUT_SYNC if tok == 0 else PAGEOUT_ASYNC

@@ -38,6 +38,7 @@ from vmlab.constants import (MAP_ANONYMOUS, MAP_FIXED_NOREPLACE, MAP_SHARED,
                              MREMAP_DONTUNMAP, MREMAP_FIXED, MREMAP_MAYMOVE, PROT_NONE)
 
 SHARED_ANON = MAP_SHARED | MAP_ANONYMOUS
+MODEL_RAM = "4G"        # the 2 GiB shared regions must fit the commit limit (shmem_acct_size)
 THRESHOLD = 4 * MB                       # VALIDATION_DEFAULT_THRESHOLD
 PREAMBLE = 10 * 4 * MB                   # test_cases[14].config.dest_preamble_size
 PMD, PUD = 2 * MB, GB

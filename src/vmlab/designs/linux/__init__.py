@@ -119,6 +119,9 @@ class LinuxDesign(SwapPaths, AnonFaults, FileFaults, Zap, Fork, Protect, Move, R
 
     # --- faults ------------------------------------------------------------------------------------
     def fault(self, mm, vma, row: int, idx: np.ndarray, base: int, write: bool) -> None:
+        if vma.vm_file is not None:
+            # index the object up to the batch's last page (objects grow their arrays on use)
+            vma.vm_file.ensure(vma.linear_page_index(base + (int(idx[-1]) << 12)) + 1)
         if vma.vm_file is None:
             self._fault_private(mm, vma, row, idx, base, write)
         elif vma.is_shared():

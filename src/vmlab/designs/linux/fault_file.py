@@ -49,6 +49,7 @@ class FileFaults:
                 ra = READ_AROUND_PAGES
                 lo = max(0, pgoff - ra // 2)
                 hi = min(obj.npages, lo + ra)
+                obj.ensure(hi)
                 offs = np.arange(lo, hi, dtype=np.int64)
                 offs = offs[obj.pages[offs] < 0]
                 room = self.frames.nfree - self.sys.watermarks()["min"]
@@ -123,32 +124,56 @@ class FileFaults:
             return
         vma_pages = vma.pages()
         file_pages = obj.npages
+        disk = isinstance(obj, DiskFile)
         for k in range(len(idx)):
             i = int(idx[k])
             if self.pt.rows[row, i] != 0:          # mapped by an earlier fault-around
                 continue
-            addr = base + (i << 12)
-            pte_off = i
-            vma_off = (addr - vma.vm_start) >> 12
-            from_pte = max(pte_off & ~(nr - 1), pte_off - min(pte_off, vma_off))
-            to_pte = min(from_pte + nr, 512, pte_off + (vma_pages - vma_off)) - 1
-            first_off = int(pgoffs[k]) - (pte_off - from_pte)
-            last_off = min(first_off + (to_pte - from_pte), file_pages - 1)
-            if last_off >= first_off:
-                win = np.arange(from_pte, from_pte + (last_off - first_off) + 1, dtype=np.intp)
-                offs = np.arange(first_off, last_off + 1, dtype=np.int64)
-                cand = (self.pt.rows[row, win] == 0) & (obj.pages[offs] >= 0)
-                if cand.any():
-                    # do_fault_around() -> filemap_map_pages(): cached pages only
-                    self._file_map(mm, vma, row, win[cand], obj.pages[offs[cand]].astype(np.intp))
+            window = self._fault_around_window(vma, i, int(pgoffs[k]), base, nr, vma_pages, file_pages)
+            self._map_cached(mm, vma, obj, row, window)
             if self.pt.rows[row, i] == 0:
                 # not cached: ->fault() fetches it, finish_fault() maps it
                 self.frames.reserve(1)
                 if self.pt.rows[row, i] == 0:
-                    pfn = self.file_get(obj, int(pgoffs[k]), vma)
-                    self._file_map(mm, vma, row, np.array([i], np.intp), np.array([pfn], np.intp))
+                    if disk and obj.pages[int(pgoffs[k])] < 0:
+                        # filemap_fault() drops mmap_lock for the read and returns
+                        # VM_FAULT_RETRY; the retried fault's fault-around maps what the
+                        # read-around brought in, the faulting page with it
+                        self.file_get(obj, int(pgoffs[k]), vma)
+                        self.sys.events.count("pgfault")
+                        self.stats.add("faults_retry")
+                        self._map_cached(mm, vma, obj, row, window)
+                    if self.pt.rows[row, i] == 0:
+                        pfn = self.file_get(obj, int(pgoffs[k]), vma)
+                        self._file_map(mm, vma, row, np.array([i], np.intp), np.array([pfn], np.intp))
             self.sys.events.count("pgfault")
             self.stats.add("faults_file")
+
+    @staticmethod
+    def _fault_around_window(vma, pte_off: int, pgoff: int, base: int, nr: int, vma_pages: int,
+                             file_pages: int):
+        """do_fault_around(): the fault_around_pages-aligned window of PTE slots around the
+        fault, inside the VMA, the PTE table and the file; (slots, file offsets) or None."""
+        addr = base + (pte_off << 12)
+        vma_off = (addr - vma.vm_start) >> 12
+        from_pte = max(pte_off & ~(nr - 1), pte_off - min(pte_off, vma_off))
+        to_pte = min(from_pte + nr, 512, pte_off + (vma_pages - vma_off)) - 1
+        first_off = pgoff - (pte_off - from_pte)
+        last_off = min(first_off + (to_pte - from_pte), file_pages - 1)
+        if last_off < first_off:
+            return None
+        win = np.arange(from_pte, from_pte + (last_off - first_off) + 1, dtype=np.intp)
+        offs = np.arange(first_off, last_off + 1, dtype=np.int64)
+        return win, offs
+
+    def _map_cached(self, mm, vma, obj, row, window) -> None:
+        """filemap_map_pages(): map the window's empty slots whose pages are cached."""
+        if window is None:
+            return
+        win, offs = window
+        cand = (self.pt.rows[row, win] == 0) & (obj.pages[offs] >= 0)
+        if cand.any():
+            self._file_map(mm, vma, row, win[cand], obj.pages[offs[cand]].astype(np.intp))
 
     def _file_map(self, mm, vma, row, slots: np.ndarray, pfns: np.ndarray) -> None:
         """set_pte_range() for a read fault: vm_page_prot (young on x86), clean."""

@@ -27,7 +27,10 @@ _U32 = np.uint32
 class Zap:
     """Mixin of LinuxDesign."""
 
-    def zap_range(self, mm, vma, start: int, end: int, drop_markers: bool = True) -> None:
+    def zap_range(self, mm, vma, start: int, end: int, drop_markers: bool = True,
+                  even_cows: bool = True) -> None:
+        if not even_cows and not vma.is_shared():
+            return self._zap_file_pages(mm, vma, start, end)
         rows_, los, his, _ = self.pt.leaves(mm.pgd, start, end)
         recency = not vma.vm_flags & (VM_SEQ_READ | VM_RAND_READ)
         dead_all = []
@@ -67,4 +70,31 @@ class Zap:
                     dead_all.append(self.unmap_pages(vma, pfn))
             self.pt.rows[rows, sl] = 0 if keep is None else keep
         for dead in dead_all:
+            self.free_pages(dead)
+
+    def _zap_file_pages(self, mm, vma, start: int, end: int) -> None:
+        """zap_pte_range() with details->even_cows false in a private mapping: only PTEs of
+        page-cache pages are cleared; anon COW copies, swap entries and markers stay."""
+        rows_, los, his, _ = self.pt.leaves(mm.pgd, start, end)
+        recency = not vma.vm_flags & (VM_SEQ_READ | VM_RAND_READ)
+        for row, lo, hi in zip(rows_.tolist(), los.tolist(), his.tolist()):
+            vals = self.pt.rows[row, lo:hi]
+            present = P.np_present(vals)
+            if not present.any():
+                continue
+            pfn = P.np_pfn(vals)
+            sel = present & (pfn != ZERO_PFN)
+            sel[sel] = (self.frames.flags[pfn[sel]] & _U32(PG_anon)) == 0
+            if not sel.any():
+                continue
+            pv, pf = vals[sel], pfn[sel].astype(np.intp)
+            self.mark_dirty(pf[(pv & P.NP_DIRTY) != 0])
+            if recency:
+                young = pf[(pv & P.NP_ACCESSED) != 0]
+                if len(young):
+                    self.sys.lru.mark_accessed(young)
+            self.rss_add(mm, pf, -1)
+            dead = self.unmap_pages(vma, pf)
+            vals[sel] = 0
+            self.pt.rows[row, lo:hi] = vals
             self.free_pages(dead)
