@@ -33,7 +33,7 @@ from .errors import InvariantError
 from .hw import pte as P
 from .hw.frames import (PG_anon, PG_buddy, PG_lru, PG_mlocked, PG_pgtable, PG_swapbacked,
                         PG_swapcache, PG_unevictable, PG_zero, ZERO_PFN)
-from .hw.pagetable import PGD_LEVEL, PMD_LEVEL, PTE_LEVEL, PUD_LEVEL
+from .hw.pagetable import PMD_LEVEL, PTE_LEVEL, PUD_LEVEL
 from .mm.mm_struct import MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, MM_SWAPENTS, RSS_NAMES
 from .mm.mm_struct import is_data_mapping, is_exec_mapping, is_stack_mapping
 from .mm.vmflags import VM_ACCOUNT

@@ -12,11 +12,9 @@ KernelConfig; keyword arguments override its fields.
 
 from __future__ import annotations
 
-import errno
 
 from ..constants import PAGE_SIZE
 from ..designs import DESIGNS
-from ..errors import syscall_error
 from ..hw.frames import FrameTable
 from ..hw.pagetable import PageTables
 from ..kernel.task import Kernel

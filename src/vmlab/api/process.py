@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import errno
 
-from ..constants import MAP_ANONYMOUS, MAP_HUGETLB, PAGE_SIZE, TASK_SIZE
+from ..constants import MAP_ANONYMOUS, MAP_HUGETLB, PAGE_SIZE
 from ..errors import ProcessKilled, syscall_error
 from ..kernel import brk as kbrk
 from ..kernel import fork as kfork

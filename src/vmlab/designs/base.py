@@ -181,6 +181,11 @@ class Design(ABC):
         """try_to_unmap(): replace every PTE mapping the page (swap PTE / none); True if none is left."""
 
     @abstractmethod
+    def unuse_mm(self, mm, t: int, get_page) -> None:
+        """swapoff's unuse_mm(): bring back every page of swap area ``t`` that ``mm`` refers
+        to; ``get_page(offset)`` returns the page (from the swap cache or read in)."""
+
+    @abstractmethod
     def add_anon_rmap(self, vma: VMA, pfn: int, addr: int, exclusive: bool) -> None:
         """Account a page coming back from swap as mapped at ``addr`` (rmap + mapcount)."""
 

@@ -29,7 +29,7 @@ from ..errors import syscall_error
 from ..hw import pte as P
 from ..hw.frames import PG_dirty
 from ..mm.filemap import DiskFile, filemap_get_page, write_back_page
-from ..mm.fs import O_ACCMODE, O_APPEND, O_CREAT, O_EXCL, O_TRUNC, OpenFile
+from ..mm.fs import O_APPEND, O_CREAT, O_EXCL, O_TRUNC, OpenFile
 from ..mm.vmflags import VM_SHARED
 from .oom import with_oom_retry
 

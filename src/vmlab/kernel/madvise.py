@@ -29,10 +29,9 @@ from ..constants import (MADV_COLD, MADV_COLLAPSE, MADV_DODUMP, MADV_DOFORK, MAD
                          PAGE_SIZE)
 from ..errors import BusError, SegmentationFault, syscall_error
 from ..hw import pte as P
-from ..hw.frames import PG_anon, PG_dirty, PG_lru, PG_swapbacked, PG_swapcache, PG_unevictable, PG_active, PG_referenced, ZERO_PFN
 from ..mm.vmflags import (VM_DONTCOPY, VM_DONTDUMP, VM_DROPPABLE, VM_HUGEPAGE, VM_HUGETLB,
                           VM_IO, VM_LOCKED, VM_MERGEABLE, VM_NOHUGEPAGE, VM_PFNMAP, VM_RAND_READ,
-                          VM_SEQ_READ, VM_SHARED, VM_WIPEONFORK, VM_WRITE, VM_READ, VM_EXEC)
+                          VM_SEQ_READ, VM_SHARED, VM_WIPEONFORK, VM_WRITE, VM_READ)
 from .uaccess import populate_range
 from .vma_ops import VM_SPECIAL, vma_modify
 
@@ -171,7 +170,7 @@ def _advise_vma(kernel, task, vma, start: int, end: int, advice: int) -> None:
 
 def _populate(kernel, task, start: int, end: int, write: bool) -> None:
     """madvise_populate() / faultin_page_range(): FOLL_TOUCH (+FOLL_WRITE), no FOLL_FORCE."""
-    from .uaccess import vma_is_accessible, check_access
+    from .uaccess import check_access
     mm = task.mm
     cur = start
     while cur < end:

@@ -16,14 +16,12 @@ from __future__ import annotations
 
 import errno
 
-import numpy as np
 
 from ..constants import MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT, MLOCK_ONFAULT, PAGE_SIZE, TASK_SIZE
 from ..errors import syscall_error
 from ..hw import pte as P
 from ..hw.frames import ZERO_PFN
-from ..mm.vmflags import (VM_DROPPABLE, VM_HUGETLB, VM_IO, VM_LOCKED, VM_LOCKONFAULT, VM_PFNMAP,
-                          VM_SHARED, VM_WRITE)
+from ..mm.vmflags import (VM_DROPPABLE, VM_HUGETLB, VM_IO, VM_LOCKED, VM_LOCKONFAULT, VM_PFNMAP)
 from .vma_ops import VM_SPECIAL, vma_modify
 
 VM_LOCKED_MASK = VM_LOCKED | VM_LOCKONFAULT

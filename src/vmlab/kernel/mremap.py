@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import errno
 
-from ..constants import MAP_FIXED, MAP_SHARED, MREMAP_DONTUNMAP, MREMAP_FIXED, MREMAP_MAYMOVE, PAGE_SIZE, TASK_SIZE
+from ..constants import MAP_SHARED, MREMAP_DONTUNMAP, MREMAP_FIXED, MREMAP_MAYMOVE, PAGE_SIZE, TASK_SIZE
 from ..errors import syscall_error
 from ..mm.vma import VMA
 from ..mm.vmflags import (VM_ACCOUNT, VM_DONTEXPAND, VM_LOCKED, VM_LOCKONFAULT, VM_MAYSHARE,

@@ -322,7 +322,6 @@ def do_shmctl(kernel, task, shmid: int, cmd: int, buf: dict | None = None):
 def _unlock(kernel, obj) -> None:
     """shmem_unlock_mapping() -> check_move_unevictable_folios(): back to the evictable LRU."""
     from ..hw.frames import PG_mlocked, PG_unevictable
-    import numpy as np
     obj.unevictable = False
     f = kernel.sys.frames
     for pfn in obj.pages[obj.pages >= 0].tolist():

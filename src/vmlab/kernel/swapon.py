@@ -22,8 +22,7 @@ import numpy as np
 from ..constants import PAGE_SIZE
 from ..errors import syscall_error
 from ..hw import pte as P
-from ..hw.frames import PG_anon, PG_anon_exclusive, PG_dirty
-from ..mm.mm_struct import MM_ANONPAGES, MM_SWAPENTS
+from ..hw.frames import PG_dirty
 
 
 def do_swapon(kernel, size: int, priority: int | None, name: str | None):
@@ -77,35 +76,19 @@ def do_swapoff(kernel, which) -> None:
 
 
 def _unuse_mm(kernel, task, t: int, read_swap_page) -> None:
-    """unuse_mm() -> unuse_pte_range(): every swap PTE of area t in this mm."""
+    """unuse_mm(): the design brings back every page of area t this mm refers to; a page
+    that is not in the swap cache is read, with the OOM killer behind the allocation."""
     from .oom import with_oom_retry
     sysm = kernel.sys
-    mm = task.mm
-    pt = sysm.pagetables
     f = sysm.frames
-    for vma in mm.vmas.as_list():
-        rows_, los, his, addrs = pt.leaves(mm.pgd, vma.vm_start, vma.vm_end)
-        for row, lo, hi, a in zip(rows_.tolist(), los.tolist(), his.tolist(), addrs.tolist()):
-            vals = pt.rows[row, lo:hi]
-            sw = P.np_swap(vals) & ~P.np_marker(vals) & (P.np_swp_type(vals) == t)
-            for k in np.flatnonzero(sw).tolist():
-                e = int(pt.rows[row, lo + k])
-                off = P.pte_swp_offset(e)
-                pfn = sysm.swap.cache_lookup(t, off)
-                if pfn < 0:
-                    pfn = with_oom_retry(kernel, None, lambda: (f.reserve(1), read_swap_page(sysm, t, off))[1])
-                    e = int(pt.rows[row, lo + k])
-                    if not P.is_swap_pte(e):
-                        continue
-                addr = a + (k << 12)
-                kernel.design.add_anon_rmap(vma, pfn, addr, bool(e & P.SWP_EXCLUSIVE))
-                val = P.mk_pte(pfn, vma.vm_page_prot) & ~P.ACCESSED
-                if e & P.SWP_SOFT_DIRTY:
-                    val |= P.SOFT_DIRTY
-                pt.rows[row, lo + k] = np.uint64(val)
-                sysm.swap.free(t, off)
-                mm.rss[MM_SWAPENTS] -= 1
-                mm.rss[MM_ANONPAGES] += 1
+
+    def get_page(off: int) -> int:
+        pfn = sysm.swap.cache_lookup(t, off)
+        if pfn < 0:
+            pfn = with_oom_retry(kernel, None, lambda: (f.reserve(1), read_swap_page(sysm, t, off))[1])
+        return pfn
+
+    kernel.design.unuse_mm(task.mm, t, get_page)
 
 
 def _unuse_shmem(kernel, obj, t: int) -> None:

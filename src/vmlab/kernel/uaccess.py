@@ -26,7 +26,7 @@ from ..constants import PAGE_SIZE, SEGV_ACCERR, SEGV_MAPERR, SEGV_PKUERR
 from ..mm.vma import VM_PKEY_MASK
 from ..errors import BusError, SegmentationFault
 from ..hw import pte as P
-from ..hw.frames import PG_anon, PG_dirty, ZERO_PFN
+from ..hw.frames import PG_dirty, ZERO_PFN
 from ..mm.vmflags import VM_EXEC, VM_GROWSDOWN, VM_LOCKED, VM_LOCKONFAULT, VM_MAYBE_GUARD, VM_READ, VM_SHARED, VM_WRITE
 from .oom import with_oom_retry
 

@@ -28,7 +28,7 @@ from ..hw.frames import (PG_active, PG_anon, PG_anon_exclusive, PG_buddy, PG_dir
                          PG_writeback, PG_idle, ZERO_PFN)
 from ..mm.lru import LRU_ACTIVE_ANON, LRU_ACTIVE_FILE, LRU_INACTIVE_ANON, LRU_INACTIVE_FILE, LRU_UNEVICTABLE
 from ..mm.mm_struct import MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, MM_SWAPENTS
-from ..mm.vmflags import VM_HUGEPAGE, VM_LOCKED, VM_MAYSHARE, VM_NOHUGEPAGE, VM_SHARED, VM_WRITE
+from ..mm.vmflags import VM_HUGEPAGE, VM_LOCKED, VM_NOHUGEPAGE, VM_SHARED, VM_WRITE
 from .maps import HEAP, STACK, VSYSCALL, MapsLine, perms_from_vm_flags, render_maps
 from .meminfo import render_meminfo
 from .pagemap import KPageState, guard_entry, kpagecount as _kpagecount, pagemap_entry, stable_page_flags

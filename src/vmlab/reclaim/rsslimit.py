@@ -14,7 +14,6 @@ option (``Process.set_rss_limit``) in exactly that way, like Linux 2.2's swap_ou
 
 from __future__ import annotations
 
-import numpy as np
 
 from ..hw import pte as P
 from ..hw.frames import PG_anon, PG_dirty, PG_swapbacked, PG_swapcache, PG_mlocked, ZERO_PFN

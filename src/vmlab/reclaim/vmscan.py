@@ -37,11 +37,9 @@ import math
 
 import numpy as np
 
-from ..hw.frames import (PG_active, PG_anon, PG_dirty, PG_lru, PG_mlocked, PG_readahead,
-                         PG_referenced, PG_reclaim, PG_swapbacked, PG_swapcache, PG_unevictable,
-                         PG_workingset, ZERO_PFN)
-from ..mm.lru import (LRU_ACTIVE_ANON, LRU_ACTIVE_FILE, LRU_INACTIVE_ANON, LRU_INACTIVE_FILE,
-                      LRU_UNEVICTABLE)
+from ..hw.frames import (PG_active, PG_anon, PG_dirty, PG_lru, PG_mlocked, PG_referenced, PG_reclaim, PG_swapbacked, PG_swapcache, PG_unevictable,
+                         PG_workingset)
+from ..mm.lru import (LRU_ACTIVE_ANON, LRU_ACTIVE_FILE, LRU_INACTIVE_ANON, LRU_INACTIVE_FILE)
 from ..mm.filemap import write_back_page
 from ..mm.shmem import shmem_writeout
 from ..mm.vmflags import VM_EXEC, VM_LOCKED
@@ -147,7 +145,6 @@ class Reclaimer:
     def get_scan_count(self, sc: ScanControl, sizes: list[int]) -> list[int]:
         """How many pages of each evictable list to scan at sc.priority."""
         swap_ok = self.swap.free_pages() > 0
-        anon_sz = sizes[LRU_INACTIVE_ANON] + sizes[LRU_ACTIVE_ANON]
         file_sz = sizes[LRU_INACTIVE_FILE] + sizes[LRU_ACTIVE_FILE]
         wm = self.sys.watermarks()
         if not swap_ok or self.sys.config.swappiness == 0 and file_sz:
@@ -309,7 +306,6 @@ class Reclaimer:
                     self.swap.add_to_cache(slot[0], slot[1], pfn)
                     f.flags[pfn] = int(f.flags[pfn]) | PG_dirty
             if int(f.mapcount[pfn]):
-                n_before = int(f.mapcount[pfn])
                 ok = design.try_to_unmap(pfn)
                 self.stats["rmap_unmapped_pages"] += 1
                 if not ok:

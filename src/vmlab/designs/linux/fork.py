@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...hw import pte as P
-from ...hw.frames import PG_anon, PG_anon_exclusive, ZERO_PFN
+from ...hw.frames import PG_anon_exclusive, ZERO_PFN
 from ...mm.vmflags import VM_MAYBE_GUARD, VM_MIXEDMAP, VM_PFNMAP, VM_SHARED, VM_UFFD_WP, VM_WIPEONFORK
 
 _U32 = np.uint32

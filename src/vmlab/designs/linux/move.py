@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...hw import pte as P
-from ...hw.pagetable import PMD_SIZE, PMD_SHIFT, PTE_LEVEL
+from ...hw.pagetable import PMD_SIZE, PMD_SHIFT
 
 _U64 = np.uint64
 

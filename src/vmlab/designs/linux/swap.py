@@ -28,8 +28,8 @@ from __future__ import annotations
 import numpy as np
 
 from ...hw import pte as P
-from ...hw.frames import (PG_anon, PG_anon_exclusive, PG_dirty, PG_mlocked, PG_readahead,
-                          PG_swapbacked, PG_swapcache, PG_uptodate)
+from ...hw.frames import (PG_anon, PG_anon_exclusive, PG_mlocked, PG_readahead,
+                          PG_swapcache)
 from ...mm.mm_struct import MM_ANONPAGES, MM_SWAPENTS
 from ...mm.swap_state import folio_free_swap, free_swap_and_cache, swapin_readahead
 from ...mm.vmflags import VM_LOCKED, VM_WRITE
@@ -115,9 +115,35 @@ class SwapPaths:
         if vma.is_locked():
             self.sys.lru.mlock(pfn)
 
+    # --- swapoff -------------------------------------------------------------------------------------
+    def unuse_mm(self, mm, t: int, get_page) -> None:
+        """unuse_mm() -> unuse_pte_range(): every swap PTE of area ``t`` in this mm becomes a
+        present PTE (read-only, old) for the page ``get_page(offset)`` returns."""
+        pt = self.pt
+        for vma in mm.vmas.as_list():
+            rows_, los, his, addrs = pt.leaves(mm.pgd, vma.vm_start, vma.vm_end)
+            for row, lo, hi, a in zip(rows_.tolist(), los.tolist(), his.tolist(), addrs.tolist()):
+                vals = pt.rows[row, lo:hi]
+                sw = P.np_swap(vals) & ~P.np_marker(vals) & (P.np_swp_type(vals) == t)
+                for k in np.flatnonzero(sw).tolist():
+                    e = int(pt.rows[row, lo + k])
+                    off = P.pte_swp_offset(e)
+                    pfn = get_page(off)
+                    e = int(pt.rows[row, lo + k])          # reading may have reclaimed
+                    if not P.is_swap_pte(e):
+                        continue
+                    addr = a + (k << 12)
+                    self.add_anon_rmap(vma, pfn, addr, bool(e & P.SWP_EXCLUSIVE))
+                    val = P.mk_pte(pfn, vma.vm_page_prot) & ~P.ACCESSED
+                    if e & P.SWP_SOFT_DIRTY:
+                        val |= P.SOFT_DIRTY
+                    pt.rows[row, lo + k] = np.uint64(val)
+                    self.sys.swap.free(t, off)
+                    mm.rss[MM_SWAPENTS] -= 1
+                    mm.rss[MM_ANONPAGES] += 1
+
     # --- swap PTEs going away or being copied ------------------------------------------------------
     def _zap_swap_entries(self, mm, entries: np.ndarray) -> None:
-        swap = self.sys.swap
         for e in entries.tolist():
             t, off = P.pte_swp_type(e), P.pte_swp_offset(e)
             free_swap_and_cache(self.sys, t, off)
