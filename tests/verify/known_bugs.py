@@ -45,17 +45,6 @@ def _extra_pages_mapped(row, extra_side: str) -> bool:
 
 
 KNOWN_MODEL_BUGS = {
-    "disk-fault-retry-no-faultaround": {
-        "reason": "a read fault on a disk-file page that is not cached maps only that page in the "
-                  "model; the host maps every cached page of the 16-page fault-around window: "
-                  "filemap_fault() (mm/filemap.c) drops the mmap lock for the readahead I/O "
-                  "(do_sync_mmap_readahead -> maybe_unlock_mmap_for_io) and returns "
-                  "VM_FAULT_RETRY, and the retried fault's do_read_fault() (mm/memory.c) runs "
-                  "do_fault_around() -> filemap_map_pages() first, which now finds the pages "
-                  "readahead brought in",
-        "rows": lambda r: (r.scenario in {"file-private-read-disk", "file-shared-truncate-sigbus"}
-                           and _extra_pages_mapped(r, "host")),
-    },
     "sysv-shm-fault-around": {
         "reason": "a read fault on a SysV shm attach maps the whole cached fault-around window "
                   "in the model; the host maps only the faulting page: shm_vm_ops (ipc/shm.c) "
@@ -72,16 +61,6 @@ KNOWN_MODEL_BUGS = {
                   "folio_evictable() (mm/internal.h) is false on the unevictable list",
         "rows": lambda r: (r.scenario == "shm-lock" and _page_field(r) == "kpageflags"
                            and _flag_diff(r) == ({"unevictable"}, set())),
-    },
-    "disk-write-marks-accessed": {
-        "reason": "pwrite() to a disk file sets PG_referenced on the page in the model; on the "
-                  "host a buffered write to a block filesystem does not: write_begin gets the "
-                  "folio with FGP_WRITEBEGIN, which has no FGP_ACCESSED (include/linux/pagemap.h; "
-                  "mm/filemap.c __filemap_get_folio only clears PG_idle for FGP_WRITE). A tmpfs "
-                  "write does mark it (mm/shmem.c shmem_get_folio_gfp with SGP_WRITE), as the "
-                  "model does for both",
-        "rows": lambda r: (r.scenario == "file-pwrite-then-map" and _page_field(r) == "kpageflags"
-                           and _flag_diff(r) == (set(), {"referenced"})),
     },
     "wp-reuse-swapcache-copies": {
         "reason": "a write to a read-only PTE of an anonymous page that is in the swap cache and "

@@ -114,7 +114,9 @@ def test_a_killed_programs_swap_file_is_swept_by_the_next_swapon():
     name = r.stdout.strip()
     assert r.returncode == -9 and name, r.stderr
     try:
-        assert name in _names()                                  # left behind, still active
+        # left behind, still active -- unless another vmlab process (a parallel test worker)
+        # took the lock first and swept it already, which is the same mechanism at work
+        assert name in _names() or not os.path.exists(name)
         with HostMachine() as m:
             mine = m.swapon(1 << 20)
             assert name not in _names() and not os.path.exists(name)

@@ -21,7 +21,13 @@ Nothing may stay behind: a swap area outlives the process that added it. So
 * ``HostMachine.close()`` (also its context manager and finalizer) swaps off the machine's own;
 * a process killed outright (SIGKILL) runs neither: the next ``swapon`` from any vmlab process
   first sweeps ``/proc/swaps`` for ``vmlab-swap-<pid>-*`` files whose pid is gone and removes
-  them (``sweep_stale()``).
+  them (``sweep_stale()``), holding the swap lock, before it adds its own.
+
+Swap areas are machine-wide in both directions: pages of *any* process may be written to any
+active area (the highest priority first), and ``swapoff`` of an area brings back every page on
+it, whoever owns it (mm/swapfile.c ``try_to_unuse()``). So one vmlab process's swap file must
+never come or go while another vmlab run relies on its own pages staying swapped out: the
+exclusive lock serialises the processes that add swap files.
 
 A swap area is machine-wide: while one is on, every process on the host may swap. Runs that
 need the host to have *no* swap (``vmlab verify`` scenarios that page out without swap) and
@@ -197,12 +203,17 @@ def add_swapfile(directory: str, size: int, priority: int | None = None) -> str:
         if not 0 <= int(priority) <= SWAP_FLAG_PRIO_MASK:
             raise syscall_error(errno.EINVAL, f"swapon: priority {priority} out of 0..32767")
         flags = SWAP_FLAG_PREFER | (int(priority) & SWAP_FLAG_PRIO_MASK)
-    sweep_stale()
     with _lock:
         if _held[0] is None:                    # one exclusive lock for all of this process's
             _held[0] = swap_lock(shared=False)  # files (flock conflicts between two fds)
-        _seq[0] += 1
-        path = os.path.join(directory, f"vmlab-swap-{os.getpid()}-{_seq[0]}")
+        # under the lock: a dead process's file must go before ours is added, or our pages
+        # could be written to it and then pulled back in by whoever swaps it off later
+        sweep_stale()
+        while True:                             # never reuse a name (pid reuse, leftovers)
+            _seq[0] += 1
+            path = os.path.join(directory, f"vmlab-swap-{os.getpid()}-{_seq[0]}")
+            if not os.path.lexists(path):
+                break
         _active.add(path)
     try:
         _allocate(path, size)

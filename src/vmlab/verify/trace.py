@@ -226,6 +226,9 @@ def run_trace(sc: Scenario, name: str, backend: str, machine=None,
     drain = None
     lock = None
     swap_note = ""
+    # from before a temporary swap file exists: under memory pressure other programs' pages
+    # can fill it at once, and the scenario's pages then find no room
+    scanned = host_reclaim_scanned() if backend == "host" else 0
     if backend == "host":
         from ..host import HostMachine, HostUnsupported
         from ..host import swap as host_swap
@@ -273,7 +276,6 @@ def run_trace(sc: Scenario, name: str, backend: str, machine=None,
     trace["pfns"] = pfns
     rec = Recorder(sc, machine, pfns, drain, check=backend == "model")
     runner = Runner(sc, machine, on_checkpoint=rec.on_checkpoint, on_step=rec.on_step)
-    scanned = host_reclaim_scanned() if backend == "host" else 0
     try:
         runner.run()
         if backend == "model":
