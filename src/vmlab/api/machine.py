@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from ..constants import PAGE_SIZE
 from ..designs import DESIGNS
+from ..designs.base import parse_design_spec
 from ..hw.frames import FrameTable
 from ..hw.pagetable import PageTables
 from ..kernel.task import Kernel
@@ -37,8 +38,9 @@ class Machine:
         swap_bytes = parse_size(swap, "swap")
         if ram_bytes < 16 * PAGE_SIZE:
             raise ValueError(f"ram: at least 64K of RAM is needed, got {ram!r}")
-        if design not in DESIGNS:
-            raise ValueError(f"design: unknown design {design!r}; choose one of {', '.join(DESIGNS)}")
+        design_name, design_opts = parse_design_spec(design)
+        if design_name not in DESIGNS:
+            raise ValueError(f"design: unknown design {design_name!r}; choose one of {', '.join(DESIGNS)}")
         cfg = config or KernelConfig()
         for k, v in overrides.items():
             if not hasattr(cfg, k):
@@ -48,7 +50,11 @@ class Machine:
         system = System(frames, PageTables(frames), cfg)
         self.system = system
         self.config = cfg
-        self.design = DESIGNS[design](system)
+        cls = DESIGNS[design_name]
+        for k, v in design_opts.items():                 # switches given as 0/1 become bools
+            if k in cls.OPTIONS and isinstance(cls.OPTIONS[k][0], bool):
+                design_opts[k] = bool(v)
+        self.design = cls(system, **design_opts)
         self.kernel = Kernel(system, self.design)
         self.ram = ram_bytes
         self.swap_size = swap_bytes
@@ -57,7 +63,7 @@ class Machine:
         self._procs: dict[int, Process] = {}
 
     def __repr__(self) -> str:
-        return (f"Machine(ram={self.ram}, swap={self.swap_size}, design={self.design.name!r})")
+        return (f"Machine(ram={self.ram}, swap={self.swap_size}, design={self.design.spec!r})")
 
     # --- processes ---------------------------------------------------------------------------------
     def spawn(self, comm: str = "vmlab") -> Process:

@@ -49,17 +49,48 @@ class DesignStats(dict):
         self[key] = self.get(key, 0) + n
 
 
+def parse_design_spec(spec: str) -> tuple[str, dict]:
+    """"bsd" -> ("bsd", {}); "bsd:collapse=0,x=5" -> ("bsd", {"collapse": 0, "x": 5}).
+    Values are integers (0/1 for switches) or, failing that, strings."""
+    name, _, rest = spec.partition(":")
+    opts: dict = {}
+    for item in filter(None, (x.strip() for x in rest.split(","))):
+        k, sep, v = item.partition("=")
+        if not sep or not k:
+            raise ValueError(f"design {spec!r}: expected NAME:OPTION=VALUE,..., got {item!r}")
+        try:
+            opts[k] = int(v, 0)
+        except ValueError:
+            opts[k] = v
+    return name, opts
+
+
 class Design(ABC):
     """Base class of every design. Subclasses set ``name`` and implement the abstract methods."""
 
     name: str = "?"
     description: str = ""
+    # Options a design accepts ("linux:anon_vma_reuse=0"), each {name: (default, what it does)};
+    # values arrive as bool/int parsed from the spec (parse_design_spec).
+    OPTIONS: dict[str, tuple[object, str]] = {}
 
-    def __init__(self, system: System):
+    def __init__(self, system: System, **options):
         self.sys = system
         self.frames = system.frames
         self.pt = system.pagetables
         self.stats = DesignStats()
+        unknown = set(options) - set(self.OPTIONS)
+        if unknown:
+            raise ValueError(f"design {self.name}: unknown option(s) {sorted(unknown)}; "
+                             f"it takes {sorted(self.OPTIONS) or 'none'}")
+        self.options = {k: options.get(k, d) for k, (d, _doc) in self.OPTIONS.items()}
+
+    @property
+    def spec(self) -> str:
+        """The design's name with the options that differ from their defaults."""
+        diff = [f"{k}={int(v) if isinstance(v, bool) else v}" for k, v in self.options.items()
+                if v != self.OPTIONS[k][0]]
+        return self.name + (":" + ",".join(diff) if diff else "")
 
     # --- address-space lifecycle --------------------------------------------------------------------
     def mm_init(self, mm, parent_mm) -> None:

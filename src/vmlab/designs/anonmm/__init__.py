@@ -64,8 +64,10 @@ class AnonMMDesign(LinuxDesign):
     name = "anonmm"
     description = "anonmm (Dickins 2004, Tweedie's mm_family): one rmap anchor per exec, walks every forked mm"
 
-    def __init__(self, system):
-        super().__init__(system)
+    OPTIONS: dict = {}
+
+    def __init__(self, system, **options):
+        super().__init__(system, **options)
         self.families: dict[int, MMFamily] = {}
 
     # --- the family --------------------------------------------------------------------------------

@@ -39,9 +39,13 @@ class LinuxDesign(SwapPaths, AnonFaults, FileFaults, Zap, Fork, Protect, Move, R
     name = "linux"
     description = "Linux 6.x: anon_vma/anon_vma_chain rmap, zero page, exclusive reuse, shmem"
 
-    def __init__(self, system):
-        super().__init__(system)
-        self.avs = AnonVMAs(system.frames.owners)
+    OPTIONS = {"anon_vma_reuse": (True, "anon_vma_fork() may reuse an anon_vma with no active "
+                                        "VMAs and fewer than two children (the 2015 fix); "
+                                        "0 gives the 2.6.34-3.18 behaviour")}
+
+    def __init__(self, system, **options):
+        super().__init__(system, **options)
+        self.avs = AnonVMAs(system.frames.owners, reuse=self.options.get("anon_vma_reuse", True))
 
     # --- the anonymous reverse map, as the page-level code sees it -------------------------------
     def vma_has_anon(self, vma) -> bool:

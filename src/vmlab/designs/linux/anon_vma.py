@@ -13,8 +13,10 @@ from which all VMAs that might map it can be found. Linux has done it with anon_
 
 Fork (anon_vma_fork) links the child VMA to all of the parent VMA's anon_vmas and gives it a
 new anon_vma of its own for the pages it COWs, unless an existing anon_vma with no active VMAs
-and fewer than two children can be reused (the 2016 fix for the anon_vma chain growth that
-the AIM7 fork-heavy benchmark exposed).
+and fewer than two children can be reused (Konstantin Khlebnikov's 2015 fix, commit
+7a3ef208e662 "mm: prevent endless growth of anon_vma hierarchy", for the growth that
+fork-heavy workloads such as AIM7 showed once anon_vma_chain arrived in 2.6.34). The design
+option ``linux:anon_vma_reuse=0`` turns the reuse off to show that growth.
 
 Field tags: (c) constant, (o) owned here, (d) derived (recounted by check()).
 
@@ -62,9 +64,10 @@ class AnonVMAChain:
 class AnonVMAs:
     """The design's anon_vma operations, bound to the page-owner registry."""
 
-    def __init__(self, owners) -> None:
+    def __init__(self, owners, reuse: bool = True) -> None:
         self.owners = owners
         self.live: dict[int, AnonVMA] = {}
+        self.reuse = reuse          # the 2015 fix (7a3ef208e662); off: 2.6.34 .. 3.18 behaviour
 
     def _alloc(self) -> AnonVMA:
         av = AnonVMA(self.owners)
@@ -132,7 +135,7 @@ class AnonVMAs:
         for avc in reversed(src.anon_vma_chain):
             av = avc.anon_vma
             self._link(dst, av)
-            if (dst.anon_vma is None and src.anon_vma is not None
+            if (self.reuse and dst.anon_vma is None and src.anon_vma is not None
                     and av.num_children < 2 and av.num_active_vmas == 0):
                 dst.anon_vma = av
         if dst.anon_vma is not None:
