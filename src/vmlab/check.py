@@ -242,7 +242,7 @@ def _should_have_merged(design, a, b) -> bool:
         return False
     if a.special_name or b.special_name:
         return False
-    if a.unmerged_ok or b.unmerged_ok:          # fork left them apart; Linux does too
+    if a.vm_end in a.vm_mm.unmerged_ok:         # fork left them apart; Linux does too
         return False
     if not can_merge_remove_vma(a) or not can_merge_remove_vma(b):
         return False                            # joining them would delete one with ->close

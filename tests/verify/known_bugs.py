@@ -45,46 +45,19 @@ def _extra_pages_mapped(row, extra_side: str) -> bool:
 
 
 KNOWN_MODEL_BUGS = {
-    "sysv-shm-fault-around": {
-        "reason": "a read fault on a SysV shm attach maps the whole cached fault-around window "
-                  "in the model; the host maps only the faulting page: shm_vm_ops (ipc/shm.c) "
-                  "has no .map_pages, so should_fault_around() (mm/memory.c) is false for "
-                  "SysV segments (tmpfs files and shared anonymous memory do have it)",
-        "rows": lambda r: (r.scenario in {"shm-attach-fork", "shm-rmid-attached"}
-                           and _extra_pages_mapped(r, "model")),
-    },
-    "shm-lock-new-pages-evictable": {
-        "reason": "after shmctl(SHM_LOCK) pages the segment gets later are on the evictable LRU in "
-                  "the model (it only culls them when reclaim scans); on the host they are "
-                  "PG_unevictable at once: shmem_lock() sets AS_UNEVICTABLE "
-                  "(mapping_set_unevictable) and lru_add() (mm/swap.c) puts a folio for which "
-                  "folio_evictable() (mm/internal.h) is false on the unevictable list",
-        "rows": lambda r: (r.scenario == "shm-lock" and _page_field(r) == "kpageflags"
-                           and _flag_diff(r) == ({"unevictable"}, set())),
-    },
-    "wp-reuse-swapcache-copies": {
-        "reason": "a write to a read-only PTE of an anonymous page that is in the swap cache and "
-                  "mapped once (after fork, once the child copied its own) copies the page in the "
-                  "model, whose reuse test needs no reference besides the mapping; the host "
-                  "reuses it: wp_can_reuse_anon_folio() (mm/memory.c) allows one extra reference "
-                  "for the swap cache, calls folio_free_swap() (mm/swapfile.c), which takes the "
-                  "page out of the swap cache and sets PG_dirty, and the page stays mapped "
-                  "(KPF_DIRTY on the host, clean in the model's copy)",
-        "rows": lambda r: (r.scenario == "swap-cache-read-then-fork"
-                           and _page_field(r) == "kpageflags"
-                           and _flag_diff(r) == ({"dirty"}, set())),
-    },
-    "zeromap-swapin-inactive": {
-        "reason": "a zero-filled page swapped out (swap zeromap, no I/O) and faulted back lands on "
-                  "the active LRU on the host (KPF_ACTIVE); the model puts it on the inactive list "
-                  "like a page read from the swap device",
-        "scenarios": {"swap-pageout-read-write"},
-    },
 }
 
 
 # Deliberate differences recorded in docs/deviations.md that a corpus scenario shows on purpose.
 RECORDED_DEVIATIONS = {
+    "deviation-1b-refault-workingset-size": {
+        "reason": "docs/deviations.md #1b: workingset_refault() activates a refaulting page when "
+                  "its refault distance fits the workingset, which counts the file LRU; the "
+                  "host has gigabytes of page cache, the model machine only what the scenario "
+                  "made, so a zero-filled page swapped out and faulted straight back is active "
+                  "on the host and inactive in the model",
+        "scenarios": {"swap-pageout-read-write"},
+    },
     "deviation-1a-mlock-batch-referenced": {
         "reason": "docs/deviations.md #1a: a page faulted in by mlock keeps PG_referenced in the "
                   "model (per-CPU mlock batch timing inside one system call)",

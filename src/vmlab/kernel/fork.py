@@ -47,7 +47,8 @@ def do_fork(kernel, parent: Task) -> Task:
             cv = vma.dup(cmm)
             if cv.vm_flags & (VM_LOCKED | VM_LOCKONFAULT):
                 cv.vm_flags &= ~(VM_LOCKED | VM_LOCKONFAULT)
-                cv.unmerged_ok = True      # no merging at fork: a neighbour may now match
+                # no merging at fork: a neighbour may now match (mm_struct.unmerged_ok)
+                cmm.unmerged_ok.update((cv.vm_start, cv.vm_end))
             cmm.vmas.insert(cv)
             vma_link_file(cv)
             with_oom_retry(kernel, parent, lambda: design.fork_vma(pmm, cmm, vma, cv))

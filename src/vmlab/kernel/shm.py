@@ -136,6 +136,7 @@ def _newseg(kernel, task, ns: ShmNamespace, key: int, size: int, shmflg: int) ->
     sid = ns.alloc_id()
     obj = ShmemObject(sid, size, name=f"/SYSV{key & 0xFFFFFFFF:08x}", dev=SHM_DEV)
     obj.unlinked = True
+    obj.map_pages = False         # shm_vm_ops has no .map_pages: no fault-around
     obj.noreserve = noreserve
     obj.acct_pages = 0 if noreserve else numpages
     kernel.committed_pages += obj.acct_pages

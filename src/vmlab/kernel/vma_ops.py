@@ -138,6 +138,8 @@ def vma_merge_new_range(design, g: MergeRange) -> VMA | None:
     everything.
     """
     prev, nxt = g.prev, g.next
+    g.mm.unmerged_ok.discard(g.start)          # boundaries of a new range are new ones
+    g.mm.unmerged_ok.discard(g.end)
     if g.flags & VM_SPECIAL or (prev is None and nxt is None):
         return None
     left = _can_merge_left(design, g)
@@ -187,9 +189,12 @@ def vma_modify(design, vma: VMA, start: int, end: int, newflags: int) -> VMA:
     nxt = tree.next(vma)
     pgoff = vma.vm_pgoff + ((start - vma.vm_start) >> 12)
     g = MergeRange(mm, start, end, newflags, pgoff, vma.vm_file, prev, nxt, middle=vma)
+    if start == vma.vm_start:
+        mm.unmerged_ok.discard(start)          # a merge with prev is attempted here
+    if end == vma.vm_end:
+        mm.unmerged_ok.discard(end)            # ... and with next here
     merged = _merge_existing_range(design, g)
     if merged is not None:
-        merged.unmerged_ok = False
         return merged
     limit = design.sys.config.max_map_count
     if vma.vm_start < start:
@@ -199,7 +204,6 @@ def vma_modify(design, vma: VMA, start: int, end: int, newflags: int) -> VMA:
         _split_limit(mm, limit)
         split_vma(design, vma, end, new_below=False)
     vma.vm_flags = newflags
-    vma.unmerged_ok = False
     return vma
 
 

@@ -39,6 +39,7 @@ class AddressSpace:
     is_shmem = False
     writenotify = False          # shared writable mappings start read-only (dirty accounting)
     swap_backed = False
+    map_pages = True             # vm_ops->map_pages: read faults fault around (SysV shm: no)
 
     def __init__(self, ino: int, size: int, name: str, dev: tuple[int, int]):
         self.ino = ino
@@ -204,7 +205,7 @@ def alloc_cache_pages(system, obj: AddressSpace, pgoffs: np.ndarray) -> np.ndarr
         if shadow:
             obj.shadow[i] = 0
             active = system.lru.workingset_refault(shadow, anon=obj.swap_backed)
-        system.lru.add(pfn, active=active)
+        system.lru.add(pfn, active=active, evictable=not getattr(obj, "unevictable", False))
     return pfns
 
 

@@ -53,13 +53,20 @@ class LRU:
         return s
 
     # --- adding and removing ---------------------------------------------------------------------
-    def add(self, pfns: np.ndarray | int, active: bool = False) -> None:
-        """folio_add_lru() for each frame, in order (the last one ends up at the head)."""
+    def add(self, pfns: np.ndarray | int, active: bool = False, evictable: bool = True) -> None:
+        """folio_add_lru() for each frame, in order (the last one ends up at the head).
+        A page that is not evictable (its mapping is AS_UNEVICTABLE: SHM_LOCK) goes to the
+        unevictable list at once, inactive, mlock_count 0 (lru_add: unevictable_pgs_culled)."""
         f = self.frames
         pfns = np.atleast_1d(np.asarray(pfns, dtype=np.intp))
         if not len(pfns):
             return
         assert not (f.flags[pfns] & PG_lru).any(), "LRU.add: page already on an LRU list"
+        if not evictable:
+            f.flags[pfns] |= _U32(PG_lru | PG_unevictable)
+            f.lru_seq[pfns] = 0
+            self.events.count("unevictable_pgs_culled", len(pfns))
+            return
         f.flags[pfns] |= _U32(PG_lru | (PG_active if active else 0))
         f.lru_seq[pfns] = self._next_seq(len(pfns))
 

@@ -16,6 +16,10 @@ Fields (tags: (o) owned by kernel/ and the designs, (d) derived, recounted by ch
     start_brk, brk      the heap (o); mmap_base, start_stack (c)
     def_flags           VM_* added to every new VMA (VM_LOCKED after mlockall(MCL_FUTURE)) (o)
     design_state        per-mm state a design may keep (anonmm's family anchor, ...) (o)
+    unmerged_ok         addresses of VMA boundaries fork left between VMAs that dup_mmap made
+                        compatible in place (it clears VM_LOCKED in the child) without trying
+                        to merge them; Linux keeps such a boundary until a merge is attempted
+                        across it, so Machine.check() does not demand that merge until then (o)
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ class MM:
         self.start_stack = start_stack
         self.def_flags = 0
         self.design_state = None
+        self.unmerged_ok: set[int] = set()
         self.dead = False
 
     # --- include/linux/mm.h ----------------------------------------------------------------------

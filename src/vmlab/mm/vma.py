@@ -17,10 +17,6 @@ Fields (tags: (c) constant while the VMA exists, (o) owned by kernel/, (d) desig
     anon_vma, anon_vma_chain   the linux design's reverse-map anchors (d); other designs keep
                        their per-VMA state in ``design_state`` (d)
     special_name       the name a special mapping shows in maps ([vvar], [vdso]) (c)
-    unmerged_ok        fork changed this VMA's flags in place (dup_mmap clears VM_LOCKED in
-                       the child) without any attempt to merge it with a neighbour, so Linux
-                       may leave it beside a compatible VMA; Machine.check() does not demand
-                       that merge. Cleared by vma_modify(), which does attempt it (o)
 
 A VMA never spans two backing objects and never straddles an unmapped hole; the VMA tree keeps
 them sorted and non-overlapping (checked by Machine.check()).
@@ -87,7 +83,6 @@ class VMA:
         self.anon_vma_chain: list = []
         self.design_state = None
         self.special_name = None          # "[vdso]" etc. for special mappings (vm_ops->name)
-        self.unmerged_ok = False          # see the module docstring
 
     def dup(self, mm=None) -> "VMA":
         """vm_area_dup(): a copy with the same bounds, flags, offset, file and special name,
@@ -96,7 +91,6 @@ class VMA:
         new = VMA(self.vm_mm if mm is None else mm, self.vm_start, self.vm_end, self.vm_flags,
                   self.vm_pgoff, self.vm_file)
         new.special_name = self.special_name
-        new.unmerged_ok = self.unmerged_ok
         return new
 
     # --- include/linux/mm.h helpers ---------------------------------------------------------

@@ -26,7 +26,8 @@ from __future__ import annotations
 import numpy as np
 
 from ...hw import pte as P
-from ...hw.frames import PG_anon, PG_anon_exclusive, PG_ksm, ZERO_PFN
+from ...hw.frames import PG_anon, PG_anon_exclusive, PG_ksm, PG_swapcache, ZERO_PFN
+from ...mm.swap_state import folio_free_swap
 
 _U32 = np.uint32
 _U64 = np.uint64
@@ -79,11 +80,21 @@ class AnonFaults:
         return int(none.sum()) + int((~reuse).sum())
 
     def _reusable(self, pfn: np.ndarray, fl: np.ndarray) -> np.ndarray:
-        """PageAnonExclusive, or wp_can_reuse_anon_folio()'s page_count == 1 (not KSM)."""
+        """PageAnonExclusive, or wp_can_reuse_anon_folio(): the only reference is this
+        mapping's, once a swap-cache page has given up its slot (folio_free_swap, which
+        fails while a swap PTE or the zeromap... still counts the slot). Not KSM."""
         f = self.frames
         anon = (fl & _U32(PG_anon)) != 0
         excl = (fl & _U32(PG_anon_exclusive)) != 0
-        only = (f.mapcount[pfn] == 1) & (f.refcount[pfn] == 0) & ((fl & _U32(PG_ksm)) == 0)
+        cached = (fl & _U32(PG_swapcache)) != 0
+        only = ((f.mapcount[pfn] == 1) & (f.refcount[pfn] == cached.astype(f.refcount.dtype))
+                & ((fl & _U32(PG_ksm)) == 0))
+        if (only & cached & ~excl).any():
+            swap = self.sys.swap
+            for k in np.flatnonzero(only & cached & ~excl).tolist():
+                t, off = swap.entry_of(f.private[int(pfn[k])])
+                if swap.count(t, off):
+                    only[k] = False             # folio_free_swap() would fail: copy
         return anon & (excl | only) & (pfn != ZERO_PFN)
 
     def _private_write(self, mm, vma, row: int, idx: np.ndarray, base: int, ptes: np.ndarray) -> None:
@@ -108,6 +119,9 @@ class AnonFaults:
         reuse = self._reusable(pfn, fl)
         if reuse.any():
             r_pfn = pfn[reuse]
+            for q in r_pfn[(f.flags[r_pfn] & _U32(PG_swapcache | PG_anon_exclusive))
+                           == _U32(PG_swapcache)].tolist():
+                folio_free_swap(self.sys, int(q))   # the slot goes; the page becomes dirty
             # folio_move_anon_rmap() for the non-exclusive ones, then SetPageAnonExclusive
             self.anon_reuse(vma, r_pfn)
             f.flags[r_pfn] |= _U32(PG_anon_exclusive)

@@ -108,7 +108,8 @@ class FileFaults:
 
     # --- read faults, shared or private ------------------------------------------------------------
     def _file_read_faults(self, mm, vma, obj, row, idx, base, pgoffs) -> None:
-        nr = self.sys.config.fault_around_pages
+        # should_fault_around(): only with vm_ops->map_pages (SysV shm has none)
+        nr = self.sys.config.fault_around_pages if obj.map_pages else 1
         lo_off = max(int(pgoffs[0]) - nr, 0)
         hi_off = min(int(pgoffs[-1]) + nr + 1, len(obj.pages))
         # Fast path: nothing in reach is cached, swapped or on disk, so every slot is its own
