@@ -7,6 +7,9 @@
     vmlab bench [--size 1G] [--repeat 3]   model vs host kernel costs
     vmlab verify [SCENARIO...] [--host] [--record] [--golden-dir DIR]
                                        the model against the host kernel (docs/validation.md)
+    vmlab compare SCENARIO [--designs all | D...] [--plot FILE] [--json FILE]
+                                       one workload on several designs, costs side by side
+    vmlab designs                      list the designs and their options
 
 Exit status: 0 on success, 1 when a scenario's expectations were not met, 2 for bad usage or a
 bad scenario file (reported as one line naming file, line and field).
@@ -79,6 +82,47 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def _design_specs(names: list[str]) -> list[str]:
+    import vmlab
+    out: list[str] = []
+    for n in names:
+        out += vmlab.designs() if n == "all" else [n]
+    return out
+
+
+def cmd_compare(args) -> int:
+    import json
+    from .compare import compare, plot, render
+    from .scenario import load
+    sc = load(args.scenario)
+    over = {}
+    if args.ram:
+        over["ram"] = args.ram
+    if args.swap:
+        over["swap"] = args.swap
+    runs = compare(sc, _design_specs(args.designs), over)
+    print(render(runs, f"vmlab compare: {sc.title or sc.path}"), end="")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump([{"design": r.design, "metadata_end": r.metadata_end,
+                        "metadata_peak": r.metadata_peak, "stats": r.stats, "vmstat": r.vmstat,
+                        "seconds": r.seconds, "problems": r.problems} for r in runs], fh, indent=1)
+    if args.plot:
+        plot(runs, args.plot, sc.title or sc.path)
+        print(f"plot written to {args.plot}")
+    return 1 if any(r.problems for r in runs) else 0
+
+
+def cmd_designs(args) -> int:
+    from .designs import DESIGNS
+    for name, cls in DESIGNS.items():
+        print(f"{name:<10} {cls.description}")
+        for opt, (default, doc) in cls.OPTIONS.items():
+            d = int(default) if isinstance(default, bool) else default
+            print(f"{'':<10}   :{opt}={d}  {doc}")
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="vmlab", description="An executable model of virtual memory.")
     sub = ap.add_subparsers(dest="cmd")
@@ -102,6 +146,17 @@ def main(argv=None) -> int:
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--design", default=None)
     p.set_defaults(fn=cmd_bench)
+    p = sub.add_parser("compare", help="run one scenario on several designs and compare costs")
+    p.add_argument("scenario")
+    p.add_argument("--designs", nargs="+", default=["all"], metavar="D",
+                   help="design specs (name or name:option=value,...), or 'all' (default)")
+    p.add_argument("--ram", default=None, help="override the scenario's RAM size")
+    p.add_argument("--swap", default=None, help="override the scenario's swap size")
+    p.add_argument("--plot", default=None, metavar="FILE", help="draw the comparison (.png/.svg)")
+    p.add_argument("--json", default=None, metavar="FILE", help="write the numbers as JSON")
+    p.set_defaults(fn=cmd_compare)
+    p = sub.add_parser("designs", help="list the designs and their options")
+    p.set_defaults(fn=cmd_designs)
     from .verify.command import add_parser as _add_verify_parser
     _add_verify_parser(sub)
     args = ap.parse_args(argv)
@@ -114,6 +169,9 @@ def main(argv=None) -> int:
         print(f"vmlab: {e}", file=sys.stderr)
         return 2
     except (ValueError, FileNotFoundError) as e:
+        print(f"vmlab: {e}", file=sys.stderr)
+        return 2
+    except RuntimeError as e:                 # e.g. --plot without matplotlib
         print(f"vmlab: {e}", file=sys.stderr)
         return 2
     except VMLabError as e:

@@ -32,6 +32,9 @@ Grammar, one statement per line (``#`` starts a comment, blank lines are ignored
     P: shmdt A | shmctl S rmid|lock|unlock
     checkpoint NAME                           a point where state is recorded / compared
     note TEXT                                 printed in the run's report
+    repeat N [as VAR] ... end                 the lines between, N times, with {VAR} (default
+                                              {i}) replaced by 0 .. N-1 ({VAR+1}, {VAR-2}
+                                              also work); blocks may nest
 
 Any step may end with ``=> ERRNO`` (EINVAL, ENOMEM, ...), ``=> SIGSEGV``, ``=> SIGBUS`` or
 ``=> ok`` to state the outcome it must have. PROT is ``r``, ``rw``, ``rwx``, ``none``, ``r-x``
@@ -224,6 +227,52 @@ def _need(ctx, toks: list[str], n: int, usage: str) -> None:
         raise ctx.err("arguments", f"too few arguments; usage: {usage}")
 
 
+_REPEAT = re.compile(r"^repeat\s+(\S+)(?:\s+as\s+([A-Za-z_][A-Za-z0-9_]*))?$")
+MAX_REPEATED_LINES = 1_000_000
+
+
+def _expand_repeats(text: str, path: str) -> list[tuple[int, str]]:
+    """Unroll ``repeat N [as VAR] ... end`` blocks into (line number, text) pairs; the
+    repeated lines keep the number of the line they came from."""
+    lines = list(enumerate(text.splitlines(), 1))
+
+    def block(i: int, depth: int) -> tuple[list[tuple[int, str]], int]:
+        out: list[tuple[int, str]] = []
+        while i < len(lines):
+            n, raw = lines[i]
+            line = raw.strip()
+            m = _REPEAT.match(line)
+            if m:
+                ctx = _Ctx(path, n)
+                count = _int(ctx, m.group(1), "repeat")
+                if count < 0:
+                    raise ctx.err("repeat", f"expected a count >= 0, got {count}")
+                var = m.group(2) or "i"
+                body, i = block(i + 1, depth + 1)
+                if i >= len(lines):
+                    raise ctx.err("repeat", "no matching 'end'")
+                if count * len(body) + len(out) > MAX_REPEATED_LINES:
+                    raise ctx.err("repeat", f"expands to more than {MAX_REPEATED_LINES} lines")
+                pat = re.compile(r"\{" + var + r"(?:([+-])(\d+))?\}")
+                for k in range(count):
+                    def sub(mo, k=k):
+                        d = int(mo.group(2) or 0)
+                        return str(k - d if mo.group(1) == "-" else k + d)
+                    out += [(bn, pat.sub(sub, braw)) for bn, braw in body]
+                i += 1                              # past 'end'
+                continue
+            if line == "end":
+                if depth == 0:
+                    raise _Ctx(path, n).err("end", "'end' without 'repeat'")
+                return out, i
+            out.append((n, raw))
+            i += 1
+        return out, i
+
+    out, _ = block(0, 0)
+    return out
+
+
 def parse_text(text: str, path: str = "<scenario>") -> Scenario:
     steps: list[Step] = []
     machine: dict = {}
@@ -232,7 +281,7 @@ def parse_text(text: str, path: str = "<scenario>") -> Scenario:
     fds: set[str] = set()
     shmids: set[str] = set()
     title = ""
-    for n, raw in enumerate(text.splitlines(), 1):
+    for n, raw in _expand_repeats(text, path):
         line = raw.strip()
         if n == 1 and line.startswith("#"):
             title = line.lstrip("#").strip()
