@@ -25,6 +25,7 @@ import numpy as np
 
 from ...hw import pte as P
 from ...hw.frames import PG_anon_exclusive, ZERO_PFN
+from ...mm.mm_struct import MM_ANONPAGES
 from ...mm.vmflags import VM_MAYBE_GUARD, VM_MIXEDMAP, VM_PFNMAP, VM_SHARED, VM_UFFD_WP, VM_WIPEONFORK
 
 _U32 = np.uint32
@@ -58,11 +59,12 @@ class Fork:
     def _copy_page_range(self, pmm, cmm, vma, prows, plo, phi, crows) -> None:
         cow = vma.is_cow_mapping()
         shared = bool(vma.vm_flags & VM_SHARED)
+        anon_only = vma.vm_file is None          # private anonymous: every real page is anon
         for pr, sl, k in self.pt.groups(prows, plo, phi):
-            self._copy_block(cmm, pr, crows[k], sl, cow, shared)
+            self._copy_block(cmm, pr, crows[k], sl, cow, shared, anon_only)
 
     def _copy_block(self, cmm, prow: np.ndarray, crow: np.ndarray, sl: slice, cow: bool,
-                    shared: bool) -> None:
+                    shared: bool, anon_only: bool = False) -> None:
         """copy_pte_range() over a block of tables at once (the hot path of fork)."""
         f = self.frames
         block = self.pt.rows[prow, sl]                     # a copy, (ntables, width)
@@ -87,7 +89,10 @@ class Fork:
                 # page is no longer exclusive to one process (the flag only exists on anon pages)
                 f.mapcount[pfn] += 1
                 fl = f.flags[pfn]
-                self.rss_add(cmm, pfn, +1, flags=fl)
+                if anon_only:
+                    cmm.rss[MM_ANONPAGES] += len(pfn)
+                else:
+                    self.rss_add(cmm, pfn, +1, flags=fl)
                 fl &= _U32(~PG_anon_exclusive & 0xFFFFFFFF)
                 f.flags[pfn] = fl
                 self.stats.add("ptes_copied_fork", len(pfn))
