@@ -11,7 +11,8 @@ Mapping of the op language onto the model (see the JSON's "op_language"):
   fill_map_count(leave K)   lower vm.max_map_count to map_count + K: the same headroom as
                             filling the table with K-less VMAs, without 65k VMAs
   fault_count one access, result = pgfault events it took
-  memfd/seal  files are not modelled yet: such cases are reported as unsupported
+  memfd       memfd_create("vmexec", MFD_ALLOW_SEALING) then ftruncate to the case's size
+  seal        fcntl(fd, F_ADD_SEALS, seals)
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from vmlab.errors import BusError, SegmentationFault
 
 DATA = Path(__file__).parent / "data" / "host_errno_cases.json"
 RLIMIT_DATA, RLIMIT_MEMLOCK = 2, 8
-UNSUPPORTED_OPS = {"memfd", "seal"}
+UNSUPPORTED_OPS: set[str] = set()
 SEGV = {1: "SEGV_MAPERR", 2: "SEGV_ACCERR", 4: "SEGV_PKUERR"}
 
 
@@ -81,11 +82,12 @@ class Replay:
     def run_step(self, p, s):
         op = s["op"]
         if op in UNSUPPORTED_OPS:
-            raise Unsupported(f"op {op}: files are not modelled yet")
+            raise Unsupported(f"op {op} is not modelled")
         try:
             res = self._do(p, s)
         except OSError as e:
-            return {"errno": E.errorcode[e.errno]}
+            # EOPNOTSUPP and ENOTSUP are one number on Linux; the recording names it EOPNOTSUPP
+            return {"errno": "EOPNOTSUPP" if e.errno == E.EOPNOTSUPP else E.errorcode[e.errno]}
         except SegmentationFault as e:
             return {"signal": "SIGSEGV", "si_code": SEGV.get(e.code, e.code)}
         except BusError:
@@ -101,10 +103,18 @@ class Replay:
             self.refs[s["name"]] = A(s["value"])
             return None
         if op == "mmap":
-            a = p.mmap(A(s["addr"]), s["len"], s["prot"], s["flags"], s["fd"], s["off"])
+            a = p.mmap(A(s["addr"]), s["len"], s["prot"], s["flags"], A(s["fd"]), s["off"])
             if "as" in s:
                 self.refs[s["as"]] = a
             return self._result_addr(a, s)
+        if op == "memfd":
+            fd = p.memfd_create("vmexec", vmlab.MFD_ALLOW_SEALING)   # the recorder's name
+            p.ftruncate(fd, s["size"])
+            if "as" in s:
+                self.refs[s["as"]] = fd
+            return {"ok": fd}
+        if op == "seal":
+            return {"ok": p.fcntl(A(s["fd"]), vmlab.F_ADD_SEALS, s["seals"])}
         if op == "munmap":
             p.munmap(A(s["addr"]), s["len"]); return {"ok": 0}
         if op == "mprotect":

@@ -178,4 +178,21 @@ KPF_ARCH_2 = 41
 KPF_ANON_EXCLUSIVE = 47
 KPF_MAPPEDTODISK = 48
 
+# memfd_create(2) and file seals (include/uapi/linux/memfd.h, fcntl.h)
+MFD_CLOEXEC = 0x0001
+MFD_ALLOW_SEALING = 0x0002
+MFD_HUGETLB = 0x0004
+MFD_NOEXEC_SEAL = 0x0008
+MFD_EXEC = 0x0010
+MFD_NAME_MAX = 249                  # NAME_MAX - strlen("memfd:")
+F_ADD_SEALS = 1033                  # F_LINUX_SPECIFIC_BASE + 9
+F_GET_SEALS = 1034
+F_SEAL_SEAL = 0x0001
+F_SEAL_SHRINK = 0x0002
+F_SEAL_GROW = 0x0004
+F_SEAL_WRITE = 0x0008
+F_SEAL_FUTURE_WRITE = 0x0010
+F_SEAL_EXEC = 0x0020
+
+
 __all__ = [n for n in dir() if n.isupper()]

@@ -290,6 +290,19 @@ class Process:
         self.machine.unlink(path)
 
     @_syscall
+    def memfd_create(self, name: str, flags: int = 0) -> int:
+        """memfd_create(2): an anonymous tmpfs file ("/memfd:NAME (deleted)"), open read-write;
+        MFD_ALLOW_SEALING lets fcntl(F_ADD_SEALS) seal it. Size it with ftruncate."""
+        from ..kernel.files import do_memfd_create
+        return do_memfd_create(self._k(), self._task, name, _cint(flags, "memfd_create flags"))
+
+    @_syscall
+    def fcntl(self, fd: int, cmd: int, arg: int = 0) -> int:
+        """fcntl(2), the file-seal commands: F_ADD_SEALS (arg: F_SEAL_* bits), F_GET_SEALS."""
+        from ..kernel.files import do_fcntl
+        return do_fcntl(self._k(), self._task, fd, _cint(cmd, "fcntl cmd"), _cint(arg, "fcntl arg"))
+
+    @_syscall
     def msync(self, addr: int, length: int, flags: int) -> None:
         """msync(2): MS_ASYNC, MS_SYNC, MS_INVALIDATE."""
         from ..kernel.msync import do_msync

@@ -657,6 +657,14 @@ class HostProcess:
     def close(self, fd: int) -> None:
         self._call("close", operator.index(fd))
 
+    def memfd_create(self, name: str, flags: int = 0) -> int:
+        """memfd_create(2) in the worker; returns its fd."""
+        return self._call("memfd_create", str(name), operator.index(flags))
+
+    def fcntl(self, fd: int, cmd: int, arg: int = 0) -> int:
+        """fcntl(2) in the worker (the model implements the seal commands)."""
+        return self._call("fcntl", operator.index(fd), operator.index(cmd), operator.index(arg))
+
     def pread(self, fd: int, count: int, offset: int) -> bytes:
         """pread(2): up to ``count`` bytes at ``offset`` (fewer at end of file)."""
         return self._call("pread", operator.index(fd), operator.index(count),

@@ -646,6 +646,13 @@ class Worker:
         os.unlink(path)
         return None
 
+    def op_memfd_create(self, name, flags):
+        return os.memfd_create(name, flags)
+
+    def op_fcntl(self, fd, cmd, arg):
+        import fcntl
+        return fcntl.fcntl(fd, cmd, arg)
+
     def op_msync(self, addr, length, flags):
         """msync(2) changes no mapping, so it needs no guard."""
         return self.libc.syscall("msync", "msync", addr, length, flags)

@@ -142,6 +142,7 @@ def do_pwrite(kernel, task, fd: int, data: bytes, offset: int | None) -> int:
     end = offset + len(data)
     if end > MAX_FILE_SIZE:
         raise syscall_error(errno.EFBIG, "pwrite: file too large")
+    check_seals_write(obj, offset, end)
     sysm = kernel.sys
     f = sysm.frames
     obj.ensure((end + PAGE_SIZE - 1) >> 12)
@@ -175,6 +176,7 @@ def do_ftruncate(kernel, task, fd: int, length: int) -> None:
         raise syscall_error(errno.EINVAL, f"ftruncate: fd {fd} is not open for writing")
     if length > MAX_FILE_SIZE:
         raise syscall_error(errno.EFBIG, "ftruncate: file too large")
+    check_seals_truncate(of.inode, length)
     truncate(kernel, of.inode, length)
 
 
@@ -280,3 +282,88 @@ def do_fstat(task, fd: int) -> dict:
     return {"st_size": o.size, "st_ino": o.ino, "st_dev": (o.dev[0] << 8) | o.dev[1],
             "st_nlink": o.nlink, "st_blocks": int((o.pages >= 0).sum() if o.swap_backed else
                                                  (getattr(o, "disk", o.pages) != 0).sum()) * 8}
+
+
+# --- memfd_create(2) and file seals (mm/memfd.c) --------------------------------------------------
+def do_memfd_create(kernel, task, name: str, flags: int) -> int:
+    """memfd_create(): an unlinked tmpfs file "/memfd:NAME (deleted)" open O_RDWR. Sealing is
+    allowed only with MFD_ALLOW_SEALING (or MFD_NOEXEC_SEAL, which also seals exec)."""
+    from ..constants import (F_SEAL_EXEC, F_SEAL_SEAL, MFD_ALLOW_SEALING, MFD_CLOEXEC, MFD_EXEC,
+                             MFD_HUGETLB, MFD_NAME_MAX, MFD_NOEXEC_SEAL)
+    from ..mm.fs import O_RDWR
+    from ..mm.shmem import ShmemObject
+    known = MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_HUGETLB | MFD_NOEXEC_SEAL | MFD_EXEC
+    if flags & ~known and not flags & MFD_HUGETLB:
+        raise syscall_error(errno.EINVAL, "memfd_create: unknown flags")
+    if flags & MFD_HUGETLB:
+        raise syscall_error(errno.EINVAL, "memfd_create: MFD_HUGETLB: the model has no hugetlbfs")
+    if flags & MFD_EXEC and flags & MFD_NOEXEC_SEAL:
+        raise syscall_error(errno.EINVAL, "memfd_create: MFD_EXEC and MFD_NOEXEC_SEAL together")
+    if not isinstance(name, str) or len(name.encode()) > MFD_NAME_MAX:
+        raise syscall_error(errno.EINVAL, f"memfd_create: name longer than {MFD_NAME_MAX} bytes")
+    obj = ShmemObject(kernel.sys.get_next_ino(), 0, name="/memfd:" + name, dev=(0, 1))
+    obj.unlinked = True
+    obj.noreserve = True
+    obj.owner_id = kernel.sys.frames.owners.add(obj)
+    if flags & MFD_NOEXEC_SEAL:
+        obj.seals = F_SEAL_EXEC
+    elif flags & MFD_ALLOW_SEALING:
+        obj.seals = 0
+    else:
+        obj.seals = F_SEAL_SEAL
+    obj.get()
+    of = OpenFile(obj, O_RDWR, obj.name)
+    table = fd_table(task)
+    fd = FD_FIRST
+    while fd in table:
+        fd += 1
+    table[fd] = of
+    return fd
+
+
+def do_fcntl(kernel, task, fd: int, cmd: int, arg: int = 0) -> int:
+    """fcntl(): the seal commands (memfd_fcntl). F_ADD_SEALS needs a writable fd on a shmem
+    file whose seals do not include F_SEAL_SEAL; F_SEAL_WRITE is refused with EBUSY while a
+    shared writable mapping exists (mapping_deny_writable)."""
+    from ..constants import F_ADD_SEALS, F_GET_SEALS, F_SEAL_SEAL, F_SEAL_WRITE
+    from ..mm.vmflags import VM_MAYWRITE
+    of = get_file(task, fd)
+    obj = of.inode
+    if cmd not in (F_ADD_SEALS, F_GET_SEALS):
+        raise syscall_error(errno.EINVAL, f"fcntl: command {cmd} is not modelled")
+    if not getattr(obj, "is_shmem", False):
+        raise syscall_error(errno.EINVAL, "fcntl: seals exist on shmem files only")
+    if cmd == F_GET_SEALS:
+        return obj.seals
+    all_seals = 0x3F
+    if arg & ~all_seals:
+        raise syscall_error(errno.EINVAL, "fcntl: F_ADD_SEALS: unknown seals")
+    if not of.writable:
+        raise syscall_error(errno.EPERM, "fcntl: F_ADD_SEALS needs a writable fd")
+    if obj.seals & F_SEAL_SEAL:
+        raise syscall_error(errno.EPERM, "fcntl: the file is sealed against more seals")
+    if arg & F_SEAL_WRITE and not obj.seals & F_SEAL_WRITE:
+        if any(v.vm_flags & VM_SHARED and v.vm_flags & VM_MAYWRITE for v in obj.i_mmap):
+            raise syscall_error(errno.EBUSY, "fcntl: F_SEAL_WRITE while shared writable mappings exist")
+    obj.seals |= arg
+    return 0
+
+
+def check_seals_write(obj, offset: int, end: int) -> None:
+    """shmem_write_begin()'s seal checks for a write of [offset, end)."""
+    from ..constants import F_SEAL_FUTURE_WRITE, F_SEAL_GROW, F_SEAL_WRITE
+    seals = getattr(obj, "seals", 0)
+    if seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE):
+        raise syscall_error(errno.EPERM, "write: the file is write-sealed")
+    if seals & F_SEAL_GROW and end > obj.size:
+        raise syscall_error(errno.EPERM, "write: the file is sealed against growing")
+
+
+def check_seals_truncate(obj, length: int) -> None:
+    """shmem_setattr()'s seal checks for a size change."""
+    from ..constants import F_SEAL_GROW, F_SEAL_SHRINK
+    seals = getattr(obj, "seals", 0)
+    if length < obj.size and seals & F_SEAL_SHRINK:
+        raise syscall_error(errno.EPERM, "ftruncate: the file is sealed against shrinking")
+    if length > obj.size and seals & F_SEAL_GROW:
+        raise syscall_error(errno.EPERM, "ftruncate: the file is sealed against growing")

@@ -24,12 +24,12 @@ from __future__ import annotations
 
 import errno
 
+from ..constants import F_SEAL_FUTURE_WRITE, F_SEAL_WRITE
 from ..constants import (MAP_ANONYMOUS, MAP_DROPPABLE, MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_GROWSDOWN,
                          MAP_HUGETLB, MAP_LOCKED, MAP_NONBLOCK, MAP_NORESERVE, MAP_POPULATE,
                          MAP_PRIVATE, MAP_SHARED, MAP_SHARED_VALIDATE, MAP_STACK, MAP_TYPE,
                          PAGE_SIZE, PROT_WRITE, TASK_SIZE)
 from ..errors import syscall_error
-from ..mm.shmem import ShmemObject
 from ..mm.vma import VMA, calc_vm_prot_bits, pkey_bits
 from ..mm.vmflags import (VM_ACCOUNT, VM_DONTDUMP, VM_DROPPABLE, VM_GROWSDOWN, VM_LOCKED,
                           VM_LOCKONFAULT, VM_MAYEXEC, VM_MAYREAD, VM_MAYSHARE, VM_MAYWRITE,
@@ -142,6 +142,12 @@ def do_mmap(kernel, task, addr: int, length: int, prot: int, flags: int,
             raise syscall_error(errno.EACCES, "mmap: the file is not open for reading")
         if vm_flags & VM_GROWSDOWN:
             raise syscall_error(errno.EINVAL, "mmap: MAP_GROWSDOWN on a file mapping")
+        if getattr(obj, "seals", 0) & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE) and vm_flags & VM_SHARED:
+            # memfd_check_seals_mmap() / seal_check_write(): no new shared writable mapping,
+            # and a read-only one may not become writable (VM_MAYWRITE goes)
+            if vm_flags & VM_WRITE:
+                raise syscall_error(errno.EPERM, "mmap: PROT_WRITE|MAP_SHARED of a write-sealed file")
+            vm_flags &= ~VM_MAYWRITE
     elif mtype == MAP_SHARED:
         if vm_flags & VM_GROWSDOWN:
             raise syscall_error(errno.EINVAL, "mmap: MAP_GROWSDOWN on a shared mapping")
@@ -208,7 +214,7 @@ def mmap_region(kernel, task, addr: int, length: int, vm_flags: int, pgoff: int,
     if vma is None:
         if vm_flags & VM_SHARED and file is None:
             # shmem_zero_setup(): the "anonymous inode" of shared anonymous memory
-            obj = ShmemObject(kernel.sys.get_next_ino(), length)
+            obj = design.shared_anon_object(kernel.sys.get_next_ino(), length)
             obj.unlinked = True                       # "/dev/zero (deleted)"
             obj.noreserve = not shmem_acct
             obj.acct_pages = shmem_acct

@@ -57,6 +57,7 @@ class AddressSpace:
         self.nrswapped = 0      # (d) pages out on swap (shmem's info->swapped)
         self.nlink = 0          # directory entries naming it (0: unlinked or never linked)
         self.unlinked = False   # was linked once and is not any more: "(deleted)"
+        self.seals = 0          # F_SEAL_* (shmem: F_SEAL_SEAL unless a memfd allows sealing)
         self.acct_pages = 0     # commit charge taken at setup (shmem_acct_size), given back at evict
         self.noreserve = False  # shmem charged per allocated page instead (shmem_acct_blocks)
 
@@ -102,6 +103,10 @@ class AddressSpace:
         assert self.refs >= 0, "AddressSpace.put: reference count underflow"
         if self.refs == 0 and self.nlink == 0:
             self.evict(system)
+
+    def swapped(self, lo: int, hi: int) -> np.ndarray:
+        """Which indices of [lo, hi) are out on swap (smaps' Swap of a shmem mapping)."""
+        return self.swap[lo:hi] != 0
 
     @property
     def extra_refs(self) -> int:

@@ -38,6 +38,8 @@ class ShmemObject(AddressSpace):
 
     def __init__(self, ino: int, size: int, name: str = "/dev/zero", dev: tuple[int, int] = (0, 1)):
         super().__init__(ino, size, name, dev)
+        from ..constants import F_SEAL_SEAL
+        self.seals = F_SEAL_SEAL        # shmem_get_inode(): sealing is off unless a memfd asks
 
 
 # --- swap (mm/shmem.c: shmem_writeout, shmem_swapin_folio) -------------------------------------

@@ -172,6 +172,7 @@ class FileFaults:
         if window is None:
             return
         win, offs = window
+        obj.ensure(int(offs[-1]) + 1)
         cand = (self.pt.rows[row, win] == 0) & (obj.pages[offs] >= 0)
         if cand.any():
             self._file_map(mm, vma, row, win[cand], obj.pages[offs[cand]].astype(np.intp))
