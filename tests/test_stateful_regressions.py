@@ -176,3 +176,338 @@ def test_check_false_merge_violation_in_fork_child():
     c = p.fork()
     assert len(_maps(m, c, a, a + 2 * P)) == 2
     m.check()
+
+
+def test_check_false_merge_violation_after_fork_boundary_merge():
+    """check() must also accept a fork-left boundary after one side was merged again.
+
+    Parent: a 27-page VMA with 3 pages in the middle mlock2()ed -> three VMAs. Fork: the child
+    has three unlocked, unmerged VMAs (dup_mmap does not merge). The child mlocks 4 pages from
+    the last locked page on (merging them into one locked VMA), then munlockall(): only the
+    locked VMA changes flags, mlock_fixup() merges it with both neighbours, and the first
+    VMA, whose flags did not change (mlock_fixup returns early, no merge attempt), stays
+    separate. Host: the child's maps show [0, 9P) and [9P, 27P). The model's layout matches,
+    but check() reports "should have been merged" (the fork mark does not survive the merge).
+    """
+    m, p = _machine()
+    a = p.mmap(0, 27 * P, PROT_READ | vmlab.PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS)
+    p.mlock2(a + 9 * P, 3 * P, 0)
+    c = p.fork()
+    c.mlock(a + 11 * P, 4 * P)
+    c.munlockall()
+    assert len(_maps(m, c, a, a + 27 * P)) == 2
+    m.check()
+
+
+# --- found by the files, pressure and cross-design profiles (tests/test_stateful_*.py) ----------
+
+def test_open_rdonly_trunc_truncates():
+    """open(O_RDONLY|O_TRUNC) of a non-empty regular file truncates it.
+
+    fs/open.c:build_open_flags adds MAY_WRITE to the permission check for O_TRUNC and
+    fs/namei.c:do_open calls handle_truncate() for O_TRUNC on a regular file whatever the access
+    mode. Host (Linux 6.18, tmpfs and ext4, as root): the file is 0 bytes afterwards. The model
+    truncated only when the file was opened for writing (fixed in the working tree while this
+    test was written; it guards the fix).
+    """
+    import os
+    m, p = _machine()
+    m.create_file("/data/f", b"x" * 100)
+    fd = p.open("/data/f", os.O_RDONLY | os.O_TRUNC)
+    assert p.fstat(fd)["st_size"] == 0
+    assert p.pread(fd, 10, 0) == b""
+
+
+def test_madvise_remove_needs_maywrite_not_write():
+    """MADV_REMOVE on a PROT_READ MAP_SHARED mapping of a file opened O_RDWR punches the hole.
+
+    mm/madvise.c:madvise_remove refuses with EACCES only if !vma_is_shared_maywrite(vma), i.e.
+    without VM_SHARED|VM_MAYWRITE (since 6.7; before that it asked for VM_WRITE). A read-only
+    mapping of a writable file has both. Host: madvise(MADV_REMOVE) succeeds and pread then
+    reads zeros; on a mapping of an O_RDONLY fd it fails with EACCES. The model asks for
+    VM_WRITE and returns EACCES.
+    """
+    import os
+    m, p = _machine()
+    fd = p.open("/dev/shm/x", os.O_RDWR | os.O_CREAT)
+    p.pwrite(fd, b"A" * 2 * P, 0)
+    a = p.mmap(0, 2 * P, PROT_READ, MAP_SHARED, fd, 0)
+    p.madvise(a, P, vmlab.MADV_REMOVE)
+    assert p.pread(fd, 2, 0) == b"\0\0"
+    assert p.read(a, 2) == b"\0\0"
+    assert p.pread(fd, 2, P) == b"AA"
+    m.check()
+
+
+@pytest.mark.parametrize("path", ["/dev/shm/x", "/data/y"])
+def test_madvise_remove_keeps_private_cow_copies(path):
+    """A hole punched by MADV_REMOVE leaves the private COW copies of other mappings alone.
+
+    mm/shmem.c:shmem_fallocate (and truncate_pagecache_range for a disk filesystem) unmap the
+    hole with unmap_mapping_range(..., even_cows=0): "hole-punching leaves COWed pages".
+    Host (tmpfs and ext4): after writing 'P' through a MAP_PRIVATE mapping and punching the
+    page through a MAP_SHARED one, the shared mapping and pread read zeros, the private one
+    still reads 'PA'. The model zapped the private copy too (fixed in the working tree while
+    this test was written; it guards the fix).
+    """
+    import os
+    m, p = _machine()
+    fd = p.open(path, os.O_RDWR | os.O_CREAT)
+    p.pwrite(fd, b"A" * 2 * P, 0)
+    a = p.mmap(0, 2 * P, RW, MAP_SHARED, fd, 0)
+    b = p.mmap(0, 2 * P, RW, MAP_PRIVATE, fd, 0)
+    p.write(b, b"P")
+    p.madvise(a, P, vmlab.MADV_REMOVE)
+    assert p.pread(fd, 2, 0) == b"\0\0"
+    assert p.read(a, 2) == b"\0\0"
+    assert p.read(b, 2) == b"PA"
+    m.check()
+
+
+def test_mlock_execute_only_fails_to_populate():
+    """mlock() of a PROT_EXEC-only mapping fails with ENOMEM (after locking it).
+
+    mlock populates with gup; on an x86 CPU with protection keys a PROT_EXEC-only mapping gets
+    the execute-only key, and mm/gup.c:check_vma_flags -> arch_vma_access_permitted (arch/x86)
+    refuses the read: -EFAULT, which mm/mlock.c:__mlock_posix_error_return turns into ENOMEM.
+    So a later VMA of the same call is not populated either (a private writable file mapping
+    would not be copied). Host: mlock -> ENOMEM (MADV_POPULATE_READ -> EINVAL, which the model
+    already gets right). The model treats the mapping as accessible and succeeds.
+    """
+    m, p = _machine()
+    a = p.mmap(0, 2 * P, vmlab.PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS)
+    with pytest.raises(OSError) as e:
+        p.mlock(a, 2 * P)
+    assert e.value.errno == errno.ENOMEM
+    assert "Locked:                8 kB" in m.procfs(f"/proc/{p.pid}/smaps_rollup")
+    m.check()
+
+
+@pytest.mark.parametrize("path,how", [("/tmp/h", "pread"), ("/data/h", "pread"), ("/data/h", "mmap")])
+def test_file_hole_after_ftruncate_grow_crashes(path, how):
+    """Reading the hole ftruncate() made by growing a file gives zeros.
+
+    mm/filemap.c:filemap_read / filemap_fault (and shmem_file_read_iter / shmem_fault) find no
+    page in the hole and return zeros (a zero-filled new page). Host: ftruncate(9 pages) of an
+    empty file, pread at page 7 -> four zero bytes. The model's truncate() no longer grows the
+    per-page arrays, and pread (tmpfs and disk) and a fault with readahead (disk) index past
+    their end: IndexError in mm/filemap.py:filemap_get_page.
+    """
+    import os
+    m, p = _machine()
+    fd = p.open(path, os.O_RDWR | os.O_CREAT)
+    p.ftruncate(fd, 9 * P)
+    if how == "pread":
+        assert p.pread(fd, 4, 7 * P) == b"\0" * 4
+    else:
+        a = p.mmap(0, 9 * P, RW, MAP_SHARED, fd, 0)
+        assert p.read(a + 7 * P, 4) == b"\0" * 4
+    m.check()
+
+
+def test_access_livelocks_instead_of_reclaiming_page_by_page():
+    """A read of more pages than can be resident at once completes (or the OOM killer acts).
+
+    A CPU copy faults one page at a time (arch/x86/mm/fault.c:do_user_addr_fault ->
+    mm/memory.c:handle_mm_fault per page): each page is brought in, read, and may be reclaimed
+    again behind the copy; only if not even one page can be had does the allocation fail into
+    mm/oom_kill.c:out_of_memory. Here 48 frames of RAM hold the page tables and 30 pages that
+    a lock-on-fault grandchild has mlocked; the parent reads its 48 pages, 18 of them in swap.
+    Linux reads them (not checked on the host: it has too much RAM). The model faults the whole
+    range in before copying and gives up: AssertionError "no progress after 64 rounds of faults
+    (thrashing)" from kernel/uaccess.py:ensure_faulted.
+    """
+    m = vmlab.Machine(ram="192K", swap="2M")
+    p = m.spawn()
+    a = p.mmap(0, 48 * P, RW, MAP_PRIVATE | MAP_ANONYMOUS)
+    p.fill(a, 48 * P, 0x5A)
+    c1 = p.fork()
+    c1.read(a, 48 * P)
+    c2 = c1.fork()
+    c2.mlockall(MCL_CURRENT | vmlab.MCL_ONFAULT)
+    try:
+        assert p.read(a, 48 * P) == b"\x5a" * (48 * P)
+    except vmlab.ProcessKilled:
+        pass                                   # the OOM killer chose the reader: allowed
+    m.check()
+
+
+def test_swapoff_with_a_second_area_leaves_slots_in_use():
+    """swapoff of one area while another has room moves its pages out of the way and succeeds.
+
+    mm/swapfile.c:try_to_unuse loops until the area's inuse_pages is 0 (retrying, or -EINTR on
+    a fatal signal); a page brought back is taken out of the swap cache of the dying area
+    (folio_free_swap), and SWP_WRITEOK is cleared first, so reclaim can only put pages on the
+    other area. Not checked on the host (no swap there). The model makes one pass; reclaim
+    during the pass writes pages back to the area being removed, and do_swapoff fails its own
+    assertion "slots still in use after try_to_unuse".
+    """
+    m = vmlab.Machine(ram="192K", swap="512K")
+    p = m.spawn()
+    a = p.mmap(0, 50 * P, RW, MAP_PRIVATE | MAP_ANONYMOUS)
+    p.fill(a, 50 * P, 1)
+    m.swapon("1M")
+    try:
+        m.swapoff("/dev/vdb")
+    except OSError as e:
+        assert e.errno == errno.ENOMEM
+    m.check()
+    assert p.read(a, 50 * P) == b"\1" * (50 * P)
+
+
+def test_check_false_merge_violation_in_grandchild():
+    """Machine.check() must accept the VMAs a fork copied unmerged, in the grandchild too.
+
+    dup_mmap() copies the VMA tree as it is (mm/mmap.c; no merging at fork) and clears the
+    lock bits, so two parent VMAs that differed only in VM_LOCKED|VM_LOCKONFAULT are adjacent,
+    compatible and separate in the child — and again in the child's child. Host: the
+    grandchild's maps show the two VMAs. The model's layout agrees, but check() (which accepts
+    them in the child since test_check_false_merge_violation_in_fork_child was fixed) reports
+    "should have been merged" for the grandchild, on every design.
+    """
+    m, p = _machine()
+    a = p.mmap(0, 4 * P, RW, MAP_PRIVATE | MAP_ANONYMOUS)
+    p.mlock2(a + 2 * P, 2 * P, vmlab.MLOCK_ONFAULT)
+    c = p.fork()
+    g = c.fork()
+    assert len(_maps(m, g, a, a + 4 * P)) == 2
+    m.check()
+
+
+def test_fill_writes_through_a_pte_reclaim_swapped_out():
+    """A memset over pages reclaim evicts while the same memset faults later ones in.
+
+    Linux writes each page right after faulting it (see the livelock test above); the model
+    faults a whole page-table's worth of the range in, then writes through the PTEs — but the
+    faults of later pages made reclaim swap out earlier ones of the same range (helped here by
+    the child sharing the parent's swapped pages after MREMAP_DONTUNMAP, mlock and munlock), so
+    kernel/uaccess.py:user_fill takes a swap PTE for a present one: IndexError (pfn
+    0xffffffffff), and with a different swap entry it could write into some other frame. Not
+    checked on the host (too much RAM); the sequence is the stateful test's, shrunk by hand.
+    """
+    m = vmlab.Machine(ram="256K", swap="512K")
+    p = m.spawn()
+    a = p.mmap(0, 48 * P, RW, MAP_PRIVATE | MAP_ANONYMOUS)
+    p.fill(a, 48 * P, 0x5A)
+    b = p.mmap(0, 12 * P, RW, MAP_SHARED | MAP_ANONYMOUS)
+    c = p.mmap(0, 31 * P, PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS)
+    p.mlock2(c + 28 * P, 27 * P, 0)
+    p.munmap(c + 7 * P, 10 * P)
+    p.mmap(0, 7 * P, vmlab.PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS)
+    e = p.mremap(c + 23 * P, 4 * P, 4 * P, MREMAP_MAYMOVE | vmlab.MREMAP_DONTUNMAP)
+    p.read(c + 17 * P, 74 * P)
+    p.munlock(c + 25 * P, 18 * P)
+    p.munmap(e, 12 * P)
+    p.fill(c + 17 * P, 74 * P, 0)
+    p.munmap(c + 22 * P, 11 * P)
+    k = p.fork()
+    k.fill(c + 17 * P, 5 * P, 0xFF)
+    k.fill(b + 2 * P, 58 * P, 0xFF)
+    assert k.read(b + 2 * P, 58 * P) == b"\xff" * (58 * P)
+    assert p.read(a + 12 * P, 36 * P) == b"\0" * (36 * P)
+    m.check()
+
+
+def test_truncate_tmpfs_with_last_page_in_swap_keeps_tail():
+    """Truncating a tmpfs file into a page that is in swap zeroes the rest of that page.
+
+    mm/shmem.c:shmem_undo_range gets the partial page with shmem_get_partial_folio, which
+    swaps it in if need be, and truncate_inode_partial_folio zeroes past the new size; growing
+    the file again then shows zeros. Host (page in the page cache, no swap on the host): pread
+    after shrinking to 392 bytes and growing back reads zeros past 392. The model zeroes the
+    tail only of a cached page (kernel/files.py:truncate), so the old bytes come back from
+    swap.
+    """
+    import os
+    m = vmlab.Machine(ram="32M", swap="1M")
+    p = m.spawn()
+    fd = p.open("/tmp/a", os.O_RDWR | os.O_CREAT)
+    p.pwrite(fd, b"\xf4" * 523, 0)
+    s = p.mmap(0, P, PROT_READ, MAP_SHARED, fd, 0)
+    p.read(s, 1)
+    p.madvise(s, P, vmlab.MADV_PAGEOUT)        # the page goes to swap (the mapping was its only user)
+    p.munmap(s, P)
+    p.ftruncate(fd, 392)
+    p.ftruncate(fd, 523)
+    assert p.pread(fd, 523, 0) == b"\xf4" * 392 + b"\0" * 131
+    m.check()
+
+
+def test_swapoff_that_needs_the_oom_killer_panics():
+    """swapoff with more in swap than fits in memory fails (ENOMEM/EINTR); it never panics.
+
+    mm/swapfile.c:SYSCALL_DEFINE1(swapoff) checks security_vm_enough_memory_mm first, then
+    try_to_unuse; if an allocation there needs the OOM killer, the victim is a process (the
+    swapoff caller itself if nothing bigger is left), and a killed swapoff returns -EINTR with
+    the area put back (reinsert_swap_info). Not checked on the host (no swap there). The model
+    passes its ENOMEM precheck, brings the process's pages back, has the OOM killer kill that
+    only process — whose pages stay in the swap cache — and raises VMLabError "out of memory
+    and no killable process (the kernel would panic)" from kernel/oom.py:out_of_memory.
+    """
+    import os
+    m = vmlab.Machine(ram="192K", swap="1M")
+    p = m.spawn()
+    m.create_file("/tmp/a", b"\x01" * 11 * P)
+    p.open("/dev/shm/b", os.O_RDWR | os.O_CREAT)
+    a = p.mmap(0, 36 * P, RW, MAP_PRIVATE | MAP_ANONYMOUS)
+    p.fill(a, 36 * P, 0x5A)
+    b = p.mmap(0, 9 * P, PROT_READ, MAP_SHARED | MAP_ANONYMOUS)
+    p.read(b, 9 * P)
+    p.read(a, 36 * P)
+    p.pwrite(3, b"\x02" * 1822, 6 * P)
+    try:
+        m.swapoff("/dev/vdb")
+    except OSError as e:
+        assert e.errno in (errno.ENOMEM, errno.EINTR)
+    m.check()
+    assert m.file_data("/tmp/a") == b"\x01" * 11 * P
+
+
+def test_cow_of_private_tmpfs_page_in_swap_uses_a_freed_frame():
+    """Writing to a MAP_PRIVATE mapping of a tmpfs page that is out in swap copies the file's data.
+
+    mm/memory.c:do_cow_fault gets the page with shmem_fault (which swaps it in,
+    mm/shmem.c:shmem_swapin_folio) and copies it into a new anonymous page. Not checked on the
+    host (no swap there). Here memory pressure has pushed the tmpfs file's pages to swap and
+    out of the swap cache; the model's COW (and populate, for MAP_LOCKED/MAP_POPULATE/mlock/
+    MADV_POPULATE_WRITE) then reads a freed frame: AssertionError "write to a freed frame
+    (poisoned)" from hw/content.py — check() beforehand does not notice.
+    """
+    import os
+    m = vmlab.Machine(ram="192K", swap="512K")
+    p = m.spawn()
+    m.create_file("/dev/shm/b", b"\x01" * 9 * P)
+    fd = p.open("/dev/shm/b", os.O_RDWR)
+    a = p.mmap(0, 36 * P, RW, MAP_PRIVATE | MAP_ANONYMOUS)
+    p.fill(a, 36 * P, 0x5A)
+    for x in range(a, a + 36 * P, P):
+        p.read(x, P)
+    f = p.mmap(0, P, RW, MAP_PRIVATE, fd, 0)
+    p.write(f, b"\x02")
+    assert p.read(f, 3) == b"\x02\x01\x01"
+    assert p.pread(fd, 2, 0) == b"\x01\x01"
+    m.check()
+
+
+def test_anon_vma_merge_after_fork_matches_linux(design):
+    """In a fork child, a new anonymous mapping next to an inherited, faulted one stays separate.
+
+    mm/vma.c:is_mergeable_anon_vma: a VMA without an anon_vma may join one that has an
+    anon_vma only if that one's anon_vma_chain is singular; a fork child's faulted VMA chains
+    its own and its parent's anon_vma, so mmap (and brk) next to it make a second VMA. Host:
+    the child's maps show two 4-page VMAs. VMA boundaries are visible to programs (mremap
+    across them fails with EFAULT, shmdt and max_map_count count them), so every design must
+    show Linux's; anonmm and vmscan22 merge them into one (and then let the mremap through).
+    """
+    m = vmlab.Machine(ram="32M", design=design)
+    p = m.spawn()
+    a = p.mmap(0, 8 * P, RW, MAP_PRIVATE | MAP_ANONYMOUS)
+    p.munmap(a + 4 * P, 4 * P)
+    p.write(a, b"x")
+    c = p.fork()
+    c.mmap(a + 4 * P, 4 * P, RW, MAP_PRIVATE | MAP_ANONYMOUS | vmlab.MAP_FIXED)
+    assert len(_maps(m, c, a, a + 8 * P)) == 2, _maps(m, c, a, a + 8 * P)
+    with pytest.raises(OSError) as e:                 # host: EFAULT (the range spans two VMAs)
+        c.mremap(a, 8 * P, 12 * P, MREMAP_MAYMOVE)
+    assert e.value.errno == errno.EFAULT
+    m.check()

@@ -4,10 +4,12 @@ extended to the whole machine).
 What is verified, from first principles:
 
   page tables   every present PTE points at an allocated frame (or the zero page); every
-                table row in use is reachable from exactly the mms that count it; per mm,
+                table row in use is reachable from exactly the mms that count it (as many
+                upper entries point at it as its row_refs says); per mm,
                 nr_ptes / nr_pmds / nr_puds equal the tables found by walking; the pool's
                 table count and PG_pgtable frames agree
   mapcount      each frame's mapcount equals the number of PTEs, in all processes, that map it
+                (a PTE in a table several mms share counts once; their RSS counts it in each)
   refcount      each frame's non-mapping references equal its holders: the page cache of a
                 shmem object (1), the swap cache, a page-table or the zero page (1); 0 otherwise
   RSS           each mm's MM_ANONPAGES / MM_FILEPAGES / MM_SHMEMPAGES / MM_SWAPENTS equal the
@@ -60,6 +62,7 @@ def collect_violations(machine) -> list[str]:
     mapcount = np.zeros(f.nframes, np.int64)
     swap_refs: dict[tuple[int, int], int] = {}
     rows_seen: dict[int, int] = {}
+    leaf_owner: dict[int, int] = {}        # leaf row -> the first mm that reached it
     objects = {}
     committed = 0
     for t in live:
@@ -97,7 +100,10 @@ def collect_violations(machine) -> list[str]:
                 present = P.np_present(vals)
                 swp = nz & ~present & ~P.np_marker(vals)
                 rss[MM_SWAPENTS] += int(swp.sum())
-                for e in vals[swp].tolist():
+                # a PTE table shared by several mms (design sharedpt) holds each of its PTEs
+                # once: mapcounts and swap counts count it for the first mm only, RSS for all
+                first = leaf_owner.setdefault(row, id(mm)) == id(mm)
+                for e in (vals[swp].tolist() if first else ()):
                     key = (P.pte_swp_type(e), P.pte_swp_offset(e))
                     swap_refs[key] = swap_refs.get(key, 0) + 1
                 if not present.any():
@@ -112,7 +118,8 @@ def collect_violations(machine) -> list[str]:
                 freed = (fl & _U32(PG_buddy)) != 0
                 if freed.any():
                     out.append(f"{tag}: PTE at {a:#x}.. maps freed pfn {int(normal[freed][0])}")
-                np.add.at(mapcount, normal, 1)
+                if first:
+                    np.add.at(mapcount, normal, 1)
                 anon = (fl & _U32(PG_anon)) != 0
                 sb = (fl & _U32(PG_swapbacked)) != 0
                 rss[MM_ANONPAGES] += int(anon.sum())
@@ -152,6 +159,9 @@ def collect_violations(machine) -> list[str]:
     for r in used.tolist():
         if rows_seen.get(r, 0) == 0:
             out.append(f"page tables: row {r} (level {pt.row_level[r]}) is allocated but unreachable")
+        elif rows_seen[r] != pt.row_refs[r]:
+            out.append(f"page tables: row {r} (level {pt.row_level[r]}) has row_refs "
+                       f"{int(pt.row_refs[r])} but {rows_seen[r]} upper entries point at it")
     pgtable_frames = int(((f.flags & _U32(PG_pgtable)) != 0).sum())
     if pgtable_frames != pt.ntables:
         out.append(f"page tables: {pgtable_frames} PG_pgtable frames for {pt.ntables} tables")
@@ -193,6 +203,10 @@ def collect_violations(machine) -> list[str]:
         if obj.refs != holders:
             out.append(f"{obj!r}: refs {obj.refs} but {len(obj.i_mmap)} VMAs, "
                        f"{open_refs.get(id(obj), 0)} open files and {getattr(obj, 'shm_refs', 0)} segments hold it")
+    np.add.at(expect_refs, machine.design.held_pages(), 1)    # (bsd: its objects' pages)
+    for e in machine.design.swap_refs():                         # (bsd: its swap blocks)
+        key = (P.pte_swp_type(int(e)), P.pte_swp_offset(int(e)))
+        swap_refs[key] = swap_refs.get(key, 0) + 1
     rdiff = np.flatnonzero(expect_refs != f.refcount)
     for pfn in rdiff[:10].tolist():
         out.append(f"frame {pfn}: refcount {int(f.refcount[pfn])} but {int(expect_refs[pfn])} holders")

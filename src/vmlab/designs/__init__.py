@@ -8,10 +8,18 @@ from __future__ import annotations
 from .base import Design, DesignStats, Mapping
 from .linux import LinuxDesign
 from .anonmm import AnonMMDesign
+from .sharedpt import SharedPTDesign
+from .ptechains import PteChainsDesign
+from .vmscan22 import Vmscan22Design
+from .bsd import BsdDesign
 
 DESIGNS: dict[str, type[Design]] = {
     LinuxDesign.name: LinuxDesign,
     AnonMMDesign.name: AnonMMDesign,
+    SharedPTDesign.name: SharedPTDesign,
+    PteChainsDesign.name: PteChainsDesign,
+    Vmscan22Design.name: Vmscan22Design,
+    BsdDesign.name: BsdDesign,
 }
 
 

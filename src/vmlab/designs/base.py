@@ -181,6 +181,11 @@ class Design(ABC):
                   length: int) -> None:
         """mremap's move_page_tables(): the mapping of [old_start, +length) moves to new_start."""
 
+    def mlock_range(self, mm, vma: VMA, start: int, end: int) -> None:
+        """mlock_fixup() is about to (un)lock the pages of [start, end) of ``vma`` after
+        changing its VM_LOCKED flags: a design whose page tables may be shared between mms
+        gives ``mm`` tables of its own there first. Default: nothing."""
+
     # --- madvise's page-level work (designs/madvops.py has the shared implementation) ---------
     @abstractmethod
     def madvise_free(self, mm, vma: VMA, start: int, end: int) -> None:
@@ -219,6 +224,64 @@ class Design(ABC):
     @abstractmethod
     def add_anon_rmap(self, vma: VMA, pfn: int, addr: int, exclusive: bool) -> None:
         """Account a page coming back from swap as mapped at ``addr`` (rmap + mapcount)."""
+
+    # --- per-PTE reverse map (Linux 2.5 pte chains, FreeBSD pv entries) ------------------------
+    # A design that keeps one rmap record per PTE sets tracks_ptes; the shared page-level code
+    # then reports every present PTE (zero page excluded) it installs or removes, with its
+    # address, to rmap_add()/rmap_remove(). With tracks_ptes False (linux) the addresses are
+    # never computed and the hooks are never called.
+    tracks_ptes: bool = False
+
+    def rmap_add(self, mm, vma: VMA, addrs: np.ndarray, pfns: np.ndarray) -> None:
+        """PTEs mapping ``pfns`` (one each, aligned) were installed at ``addrs`` of ``mm``,
+        inside ``vma`` (page_add_rmap). The leaf tables exist; the PTE values may not be
+        written yet."""
+
+    def rmap_remove(self, mm, vma: VMA, addrs: np.ndarray, pfns: np.ndarray) -> None:
+        """The PTEs at ``addrs`` of ``mm`` mapping ``pfns`` are being removed
+        (page_remove_rmap); their leaf tables still exist."""
+
+    # Does reclaim unmap pages through rmap_walk/try_to_unmap? A design without a reverse map
+    # (vmscan22) sets this False: the LRU scan then leaves mapped pages where they are, and
+    # only the design's scan_page_tables() unmaps them (Linux 2.2: swap_out vs shrink_mmap).
+    reclaim_unmaps_by_rmap: bool = True
+
+    def scan_page_tables(self, nr_wanted: int, sc) -> int:
+        """Reclaim's page-table scan (Linux 2.2 swap_out), called at the start of every
+        shrink_node(): unmap old pages found by walking processes' page tables, so that the
+        LRU scan can write and free them. Returns the pages left unmapped. Default: none."""
+        return 0
+
+    def swap_relocate(self, pfn: int) -> bool:
+        """pageout() found a swap-cache page whose slot lies on an area that takes no writes
+        (not active): move the page to a writable slot if the design can; False keeps it."""
+        return False
+
+    def unuse_object(self, obj, t: int, get_page) -> bool:
+        """swapoff of area ``t``: bring back ``obj``'s pages on it the design's way; False
+        (the default) leaves it to shmem_unuse(). ``get_page(offset)`` reads a page in."""
+        return False
+
+    def shared_anon_object(self, ino: int, size: int):
+        """The object behind a MAP_SHARED|MAP_ANONYMOUS mapping (shmem_zero_setup)."""
+        from ..mm.shmem import ShmemObject
+        return ShmemObject(ino, size)
+
+    # --- pages and swap blocks held by the design's own structures (bsd's VM objects) ----------
+    def reclaim_unmapped(self, pfn: int) -> None:
+        """Reclaim is about to write or free an anonymous page it has unmapped everywhere (it
+        is in the swap cache, or a clean lazy-free page). A design whose objects hold anonymous
+        pages (bsd) hands the object's hold over to the swap slot here. Default: nothing."""
+
+    def held_pages(self) -> np.ndarray:
+        """Frames the design's own structures hold one reference on, besides PTEs, the page
+        cache and the swap cache (check() counts them as holders). Default: none."""
+        return np.empty(0, np.intp)
+
+    def swap_refs(self) -> Iterator[int]:
+        """Swap entries (PTE encoding) the design's own structures hold besides swap PTEs and
+        shmem objects; check() counts each as one reference to its slot. Default: none."""
+        return iter(())
 
     # --- costs and self-check ------------------------------------------------------------------------------
     @abstractmethod

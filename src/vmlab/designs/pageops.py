@@ -45,24 +45,30 @@ class PageOps:
         """The rmap side of installing PTEs for existing pages: mapcount +1, mlock if locked.
 
         (folio_add_anon_rmap_ptes / folio_add_file_rmap_ptes, then mlock_vma_folio.)
-        The caller updates RSS and writes the PTEs.
+        The caller updates RSS and writes the PTEs. The pages are page-cache pages mapped at
+        their linear addresses, which is what a design that tracks PTEs is told.
         """
         if not len(pfns):
             return
+        if self.tracks_ptes:
+            self.rmap_add(vma.vm_mm, vma, vma.vm_start + ((self.frames.index[pfns] - vma.vm_pgoff) << 12), pfns)
         self.frames.mapcount[pfns] += 1
         if vma.is_locked():
             self.sys.lru.mlock(pfns)
 
-    def unmap_pages(self, vma, pfns: np.ndarray) -> np.ndarray:
+    def unmap_pages(self, vma, pfns: np.ndarray, addrs: np.ndarray | None = None) -> np.ndarray:
         """folio_remove_rmap_ptes() for pages losing one PTE; returns the pfns now unreferenced.
 
         mapcount -1; munlock when leaving a VM_LOCKED VMA. A page with no mappings and no
         other reference (page cache, swap cache, pin) is dead: the caller frees it with
-        free_pages() once its PTEs are cleared.
+        free_pages() once its PTEs are cleared. ``addrs`` (the PTEs' addresses) is needed
+        only by a design that tracks PTEs; callers compute it only then.
         """
         f = self.frames
         if not len(pfns):
             return pfns
+        if self.tracks_ptes:
+            self.rmap_remove(vma.vm_mm, vma, addrs, pfns)
         f.mapcount[pfns] -= 1
         if vma.is_locked():
             self.sys.lru.munlock(pfns)
@@ -91,6 +97,8 @@ class PageOps:
         f.mapcount[pfns] = 1
         f.refcount[pfns] = 0
         self.sys.lru.add_new(pfns, locked=vma.is_locked())
+        if self.tracks_ptes:
+            self.rmap_add(vma.vm_mm, vma, addrs, pfns)
 
     def mark_dirty(self, pfns: np.ndarray) -> None:
         """folio_mark_dirty() for file/shmem pages."""

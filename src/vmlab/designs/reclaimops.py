@@ -65,14 +65,15 @@ class ReclaimOps:
             row, slot = self._mapped_at(mm, addr, pfn)
             if row < 0:
                 continue
-            if not self.unmap_one(mm, vma, row, slot, pfn):
+            if not self.unmap_one(mm, vma, row, slot, pfn, addr):
                 return False
         return int(self.frames.mapcount[pfn]) == 0
 
-    def unmap_one(self, mm, vma, row: int, slot: int, pfn: int) -> bool:
+    def unmap_one(self, mm, vma, row: int, slot: int, pfn: int, addr: int = -1) -> bool:
         """try_to_unmap_one() for the PTE at (row, slot), which maps ``pfn``; False if the
         page must stay (a VM_LOCKED mapping, or a lazy-free page written again). An anon
-        page must already be in the swap cache."""
+        page must already be in the swap cache. ``addr`` (the PTE's address) is needed only
+        by a design that tracks PTEs."""
         f = self.frames
         fl = int(f.flags[pfn])
         anon = bool(fl & PG_anon)
@@ -107,5 +108,8 @@ class ReclaimOps:
         else:
             self.pt.rows[row, slot] = 0
             mm.rss[int(mm_counter_of(np.array([fl], np.uint32))[0])] -= 1
+        if self.tracks_ptes:
+            assert addr >= 0, "unmap_one: a design that tracks PTEs needs the address"
+            self.rmap_remove(mm, vma, np.array([addr], np.int64), np.array([pfn], np.intp))
         f.mapcount[pfn] -= 1
         return True

@@ -137,6 +137,7 @@ def mlock_fixup(kernel, task, vma, start: int, end: int, newflags: int):
         vma.vm_flags = newflags
         return vma
     vma.vm_flags = newflags
+    kernel.design.mlock_range(mm, vma, start, end)
     mlock_vma_pages_range(kernel, mm, vma, start, end, newflags)
     return vma
 

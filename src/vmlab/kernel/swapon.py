@@ -63,7 +63,8 @@ def do_swapoff(kernel, which) -> None:
     for task in kernel.live_tasks():
         _unuse_mm(kernel, task, t, read_swap_page)
     for obj in kernel.shmem_objects():
-        _unuse_shmem(kernel, obj, t)
+        if not kernel.design.unuse_object(obj, t, _page_getter(kernel, t, read_swap_page)):
+            _unuse_shmem(kernel, obj, t)
     for off in np.flatnonzero(area.cache >= 0).tolist():
         pfn = int(area.cache[off])
         swap.delete_from_cache(pfn)
@@ -75,9 +76,9 @@ def do_swapoff(kernel, which) -> None:
     swap.areas[t] = None
 
 
-def _unuse_mm(kernel, task, t: int, read_swap_page) -> None:
-    """unuse_mm(): the design brings back every page of area t this mm refers to; a page
-    that is not in the swap cache is read, with the OOM killer behind the allocation."""
+def _page_getter(kernel, t: int, read_swap_page):
+    """get_page(offset): the page of slot (t, offset), from the swap cache or read in, with
+    the OOM killer behind the allocation."""
     from .oom import with_oom_retry
     sysm = kernel.sys
     f = sysm.frames
@@ -88,7 +89,13 @@ def _unuse_mm(kernel, task, t: int, read_swap_page) -> None:
             pfn = with_oom_retry(kernel, None, lambda: (f.reserve(1), read_swap_page(sysm, t, off))[1])
         return pfn
 
-    kernel.design.unuse_mm(task.mm, t, get_page)
+    return get_page
+
+
+def _unuse_mm(kernel, task, t: int, read_swap_page) -> None:
+    """unuse_mm(): the design brings back every page of area t this mm refers to; a page
+    that is not in the swap cache is read, with the OOM killer behind the allocation."""
+    kernel.design.unuse_mm(task.mm, t, _page_getter(kernel, t, read_swap_page))
 
 
 def _unuse_shmem(kernel, obj, t: int) -> None:

@@ -136,7 +136,7 @@ def vma_stats(machine, mm, vma) -> SmapsStats:
     obj = vma.vm_file
     if obj is not None and getattr(obj, "is_shmem", False) and obj.nrswapped:
         lo_off, hi_off = vma.vm_pgoff, vma.vm_pgoff + vma.pages()
-        swapped = obj.swap[lo_off:hi_off] != 0
+        swapped = obj.swapped(lo_off, hi_off)
         if vma.vm_flags & VM_SHARED or not vma.vm_flags & VM_WRITE:
             mss.swap += PAGE_SIZE * int(swapped.sum())
         else:

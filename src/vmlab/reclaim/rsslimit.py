@@ -66,7 +66,7 @@ def enforce_rss_limit(kernel, task) -> int:
             sysm.swap.add_to_cache(slot_[0], slot_[1], pfn)
             f.flags[pfn] = int(f.flags[pfn]) | PG_dirty
             reclaimer.pageout(pfn)
-        if design.unmap_one(mm, v, row, slot, pfn):
+        if design.unmap_one(mm, v, row, slot, pfn, addr):
             unmapped += 1
     mm.rss_cursor = cursor
     return unmapped

@@ -121,6 +121,8 @@ class Reclaimer:
 
     # --- shrink_node / shrink_lruvec -----------------------------------------------------------------
     def shrink_node(self, sc: ScanControl) -> None:
+        # a design without a reverse map unmaps by walking page tables first (2.2 swap_out)
+        self.k.design.scan_page_tables(max(0, sc.nr_to_reclaim - sc.nr_reclaimed), sc)
         sizes = self.lru.sizes()
         nr = self.get_scan_count(sc, sizes)
         deact_anon = self.inactive_is_low(sizes, anon=True)
@@ -273,6 +275,9 @@ class Reclaimer:
             if fl & PG_mlocked or fl & PG_unevictable:
                 self.putback(pfn)
                 continue
+            if not design.reclaim_unmaps_by_rmap and int(f.mapcount[pfn]):
+                self.putback(pfn)          # mapped: only the design's page-table scan unmaps it
+                continue
             m = int(f.mapping[pfn])
             if m >= 0 and not fl & PG_anon and getattr(f.owners.get(m), "unevictable", False):
                 # an unevictable mapping (SHM_LOCK): cull to the unevictable list
@@ -315,6 +320,8 @@ class Reclaimer:
                         activated += 1
                         self.putback(pfn, active=True)
                     continue
+            if anon:
+                design.reclaim_unmapped(pfn)       # (bsd: the object's hold moves to the slot)
             fl = int(f.flags[pfn])
             if lazyfree:
                 if fl & PG_dirty or fl & PG_swapbacked:
@@ -392,6 +399,12 @@ class Reclaimer:
                 return 0
         t, off = self.swap.entry_of(f.private[pfn])
         area = self.swap.areas[t]
+        if not area.active:
+            # the slot's area takes no writes: the design may move the page to one that does
+            if not self.k.design.swap_relocate(pfn):
+                return 0
+            t, off = self.swap.entry_of(f.private[pfn])
+            area = self.swap.areas[t]
         tok = int(f.content[pfn])
         if tok == 0:
             area.zero[off] = True                         # the zeromap: nothing is written

@@ -154,6 +154,7 @@ def test_cow_with_shared_zeropage(machine):
     assert p.read(mem, P) == b"\xff" * P
 
 
+@pytest.mark.structural                # pagemap after fork: a design may not copy PTEs
 def test_cow_gives_each_process_its_own_page(machine):
     """The state test_cow_in_parent relies on, seen through pagemap: after fork and a write
     by the parent, both processes map the page, at different page frames, and the parent's

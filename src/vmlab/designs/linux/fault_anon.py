@@ -163,7 +163,9 @@ class AnonFaults:
             self.stats.add("faults_anon", n_new)
         self.pt.rows[row, idx] = new_vals
         if n_copy:
-            dead = self.unmap_pages(vma, old_pfn[old_pfn != ZERO_PFN])
+            gone = old_pfn != ZERO_PFN
+            dead = self.unmap_pages(vma, old_pfn[gone],
+                                    addrs_all[copy_slots][gone] if self.tracks_ptes else None)
             self.free_pages(dead)
         nfaults = int(present.sum()) + n_new
         ev.count("pgfault", nfaults)

@@ -48,6 +48,8 @@ class Fork:
         self.anon_fork(child_vma, vma)
         if copy and len(prows):
             self._copy_page_range(parent_mm, child_mm, vma, prows, plo, phi, crows)
+            if self.tracks_ptes:
+                self._fork_rmap_add(child_mm, child_vma, crows, plo, phi, paddr)
 
     def _vma_needs_copy(self, dst, src) -> bool:
         """vma_needs_copy(): VM_COPY_ON_FORK flags (guard markers live only in the page
@@ -55,6 +57,22 @@ class Fork:
         if dst.vm_flags & (VM_PFNMAP | VM_MIXEDMAP | VM_UFFD_WP | VM_MAYBE_GUARD):
             return True
         return self.vma_has_anon(src)
+
+    def _fork_rmap_add(self, cmm, child_vma, crows, lo, hi, lo_addr) -> None:
+        """For a design that tracks PTEs: every present PTE fork just wrote into the child's
+        tables (page_add_rmap in 2.5's copy_page_range), zero page excluded, with its address."""
+        addrs, pfns = [], []
+        for rows, sl, k in self.pt.groups(crows, lo, hi):
+            block = self.pt.rows[rows, sl]
+            t, c = np.nonzero(P.np_present(block))
+            if not len(t):
+                continue
+            pfn = P.np_pfn(block[t, c])
+            keep = pfn != ZERO_PFN
+            addrs.append((lo_addr[k][t] + (c.astype(np.int64) << 12))[keep])
+            pfns.append(pfn[keep])
+        if addrs:
+            self.rmap_add(cmm, child_vma, np.concatenate(addrs), np.concatenate(pfns))
 
     def _copy_page_range(self, pmm, cmm, vma, prows, plo, phi, crows) -> None:
         cow = vma.is_cow_mapping()

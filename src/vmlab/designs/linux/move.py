@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...hw import pte as P
+from ...hw.frames import ZERO_PFN
 from ...hw.pagetable import PMD_SIZE, PMD_SHIFT
 
 _U64 = np.uint64
@@ -46,10 +47,21 @@ class Move:
                     # the allocation may have grown the pool: index rows again
                     nlo = (new >> 12) & 511
                     present = P.np_present(vals)
+                    if self.tracks_ptes:
+                        self._move_rmap(mm, old_vma, old, new_vma, new, vals, present)
                     vals[present] |= sd
                     pt.rows[src, lo:lo + (extent >> 12)] = 0
                     pt.rows[dst, nlo:nlo + (extent >> 12)] = vals
             done += extent
+
+    def _move_rmap(self, mm, old_vma, old: int, new_vma, new: int, vals, present) -> None:
+        """For a design that tracks PTEs: each present PTE of the extent leaves ``old`` and
+        arrives at ``new`` (2.5's copy_one_pte: page_remove_rmap, then page_add_rmap)."""
+        pfn = P.np_pfn(vals[present])
+        keep = pfn != ZERO_PFN
+        off = np.flatnonzero(present).astype(np.int64)[keep] << 12
+        self.rmap_remove(mm, old_vma, old + off, pfn[keep])
+        self.rmap_add(mm, new_vma, new + off, pfn[keep])
 
     def _move_normal_pmd(self, mm, old: int, new: int) -> bool:
         """move_normal_pmd(): hand the whole PTE table over to the new PMD entry."""

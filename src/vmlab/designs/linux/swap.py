@@ -111,6 +111,8 @@ class SwapPaths:
             f.index[pfn] = vma.linear_page_index(addr)
         if exclusive:
             f.flags[pfn] |= _U32(PG_anon_exclusive)
+        if self.tracks_ptes:
+            self.rmap_add(vma.vm_mm, vma, np.array([addr], np.int64), np.array([pfn], np.intp))
         f.mapcount[pfn] += 1
         if vma.is_locked():
             self.sys.lru.mlock(pfn)

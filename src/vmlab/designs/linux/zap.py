@@ -31,7 +31,7 @@ class Zap:
                   even_cows: bool = True) -> None:
         if not even_cows and not vma.is_shared():
             return self._zap_file_pages(mm, vma, start, end)
-        rows_, los, his, _ = self.pt.leaves(mm.pgd, start, end)
+        rows_, los, his, lo_addr = self.pt.leaves(mm.pgd, start, end)
         recency = not vma.vm_flags & (VM_SEQ_READ | VM_RAND_READ)
         dead_all = []
         for rows, sl, _k in self.pt.groups(rows_, los, his):
@@ -67,7 +67,9 @@ class Zap:
                             if len(young):
                                 self.sys.lru.mark_accessed(young)
                     self.rss_add(mm, pfn, -1, flags=fl)
-                    dead_all.append(self.unmap_pages(vma, pfn))
+                    addrs = self._block_addrs(lo_addr[_k], block.shape[1], present, real) \
+                        if self.tracks_ptes else None
+                    dead_all.append(self.unmap_pages(vma, pfn, addrs))
             self.pt.rows[rows, sl] = 0 if keep is None else keep
         for dead in dead_all:
             self.free_pages(dead)
@@ -75,9 +77,9 @@ class Zap:
     def _zap_file_pages(self, mm, vma, start: int, end: int) -> None:
         """zap_pte_range() with details->even_cows false in a private mapping: only PTEs of
         page-cache pages are cleared; anon COW copies, swap entries and markers stay."""
-        rows_, los, his, _ = self.pt.leaves(mm.pgd, start, end)
+        rows_, los, his, lo_addr = self.pt.leaves(mm.pgd, start, end)
         recency = not vma.vm_flags & (VM_SEQ_READ | VM_RAND_READ)
-        for row, lo, hi in zip(rows_.tolist(), los.tolist(), his.tolist()):
+        for row, lo, hi, a in zip(rows_.tolist(), los.tolist(), his.tolist(), lo_addr.tolist()):
             vals = self.pt.rows[row, lo:hi]
             present = P.np_present(vals)
             if not present.any():
@@ -94,7 +96,17 @@ class Zap:
                 if len(young):
                     self.sys.lru.mark_accessed(young)
             self.rss_add(mm, pf, -1)
-            dead = self.unmap_pages(vma, pf)
+            addrs = a + (np.flatnonzero(sel).astype(np.int64) << 12) if self.tracks_ptes else None
+            dead = self.unmap_pages(vma, pf, addrs)
             vals[sel] = 0
             self.pt.rows[row, lo:hi] = vals
             self.free_pages(dead)
+
+    @staticmethod
+    def _block_addrs(lo_addr: np.ndarray, width: int, present: np.ndarray, real) -> np.ndarray:
+        """The addresses of a block's present PTEs (``real`` drops the zero page's), for a
+        design that tracks PTEs. ``lo_addr[t]`` maps the block's first slot of table t."""
+        pos = np.flatnonzero(present)
+        if real is not None:
+            pos = pos[real]
+        return lo_addr[pos // width] + ((pos % width).astype(np.int64) << 12)
