@@ -273,13 +273,18 @@ def test_mlock_execute_only_fails_to_populate():
     So a later VMA of the same call is not populated either (a private writable file mapping
     would not be copied). Host: mlock -> ENOMEM (MADV_POPULATE_READ -> EINVAL, which the model
     already gets right). The model treats the mapping as accessible and succeeds.
+    The VMA stays VM_LOCKED ("lo" in VmFlags) with nothing resident, so smaps counts no
+    Locked memory for it (host: "Locked: 0 kB", "VmFlags: ex mr mw me lo").
     """
     m, p = _machine()
     a = p.mmap(0, 2 * P, vmlab.PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS)
     with pytest.raises(OSError) as e:
         p.mlock(a, 2 * P)
     assert e.value.errno == errno.ENOMEM
-    assert "Locked:                8 kB" in m.procfs(f"/proc/{p.pid}/smaps_rollup")
+    smaps = m.procfs(f"/proc/{p.pid}/smaps")
+    block = smaps[smaps.index(f"{a:x}-"):].split("VmFlags:", 1)[1].splitlines()[0]
+    assert "lo" in block.split()
+    assert "Locked:                0 kB" in m.procfs(f"/proc/{p.pid}/smaps_rollup")
     m.check()
 
 
@@ -437,9 +442,10 @@ def test_swapoff_that_needs_the_oom_killer_panics():
     """swapoff with more in swap than fits in memory fails (ENOMEM/EINTR); it never panics.
 
     mm/swapfile.c:SYSCALL_DEFINE1(swapoff) checks security_vm_enough_memory_mm first, then
-    try_to_unuse; if an allocation there needs the OOM killer, the victim is a process (the
-    swapoff caller itself if nothing bigger is left), and a killed swapoff returns -EINTR with
-    the area put back (reinsert_swap_info). Not checked on the host (no swap there). The model
+    try_to_unuse; swapoff runs as the OOM origin (set_current_oom_origin), so if an allocation
+    there needs the OOM killer, mm/oom_kill.c:oom_evaluate_task picks the swapoff caller ahead
+    of every other task, and the killed swapoff returns -EINTR with the area put back
+    (reinsert_swap_info); no other process dies. Not checked on the host (no swap there). The model
     passes its ENOMEM precheck, brings the process's pages back, has the OOM killer kill that
     only process — whose pages stay in the swap cache — and raises VMLabError "out of memory
     and no killable process (the kernel would panic)" from kernel/oom.py:out_of_memory.
@@ -461,6 +467,8 @@ def test_swapoff_that_needs_the_oom_killer_panics():
         assert e.errno in (errno.ENOMEM, errno.EINTR)
     m.check()
     assert m.file_data("/tmp/a") == b"\x01" * 11 * P
+    assert p.alive                             # the OOM killer took the swapoff caller
+    assert p.read(a, 36 * P) == b"\x5a" * (36 * P)
 
 
 def test_cow_of_private_tmpfs_page_in_swap_uses_a_freed_frame():
@@ -489,6 +497,7 @@ def test_cow_of_private_tmpfs_page_in_swap_uses_a_freed_frame():
     m.check()
 
 
+@pytest.mark.structural      # which VMAs merge follows linux's anon_vma rules (docs/designs.md)
 def test_anon_vma_merge_after_fork_matches_linux(design):
     """In a fork child, a new anonymous mapping next to an inherited, faulted one stays separate.
 
@@ -496,8 +505,9 @@ def test_anon_vma_merge_after_fork_matches_linux(design):
     anon_vma only if that one's anon_vma_chain is singular; a fork child's faulted VMA chains
     its own and its parent's anon_vma, so mmap (and brk) next to it make a second VMA. Host:
     the child's maps show two 4-page VMAs. VMA boundaries are visible to programs (mremap
-    across them fails with EFAULT, shmdt and max_map_count count them), so every design must
-    show Linux's; anonmm and vmscan22 merge them into one (and then let the mremap through).
+    across them fails with EFAULT, shmdt and max_map_count count them). The rule exists
+    because of anon_vma: designs without one (anonmm, vmscan22, ...) merge the two VMAs, as
+    their historical code did, and then let the mremap through; docs/designs.md records it.
     """
     m = vmlab.Machine(ram="32M", design=design)
     p = m.spawn()
@@ -510,4 +520,54 @@ def test_anon_vma_merge_after_fork_matches_linux(design):
     with pytest.raises(OSError) as e:                 # host: EFAULT (the range spans two VMAs)
         c.mremap(a, 8 * P, 12 * P, MREMAP_MAYMOVE)
     assert e.value.errno == errno.EFAULT
+    m.check()
+
+
+@pytest.mark.parametrize("advice", ["MADV_POPULATE_READ", "MADV_POPULATE_WRITE"])
+def test_populate_touches_pages_reclaim_took_back(advice):
+    """MADV_POPULATE_* over a range that does not fit in free memory succeeds.
+
+    mm/madvise.c:madvise_populate -> mm/gup.c:faultin_page_range -> __get_user_pages faults
+    one page at a time and, with FOLL_TOUCH, marks each page accessed (and dirty for a write)
+    right after its fault (follow_page_pte: folio_mark_accessed / folio_mark_dirty); reclaim
+    entered by a later page's fault may evict an earlier one again, and the call still
+    returns 0. Not checked on the host (too much RAM). The model faulted the range in, then
+    touched every PTE of it as if present, swap PTEs included: IndexError (pfn
+    0xffffffffff-ish) from kernel/uaccess.py:populate_range, the error that
+    tests/test_stateful_pressure.py's PressureStateMachine reported.
+    """
+    m = vmlab.Machine(ram="192K", swap="1M")
+    p = m.spawn()
+    a = p.mmap(0, 40 * P, RW, MAP_PRIVATE | MAP_ANONYMOUS)
+    p.fill(a, 40 * P, 0x5A)
+    b = p.mmap(0, 40 * P, RW, MAP_PRIVATE | MAP_ANONYMOUS)
+    p.fill(b, 40 * P, 0x33)                   # pushes most of a out to swap
+    p.madvise(a, 40 * P, getattr(vmlab, advice))   # no error
+    m.check()
+    assert p.read(a, 40 * P) == b"\x5a" * (40 * P)
+    assert p.read(b, 40 * P) == b"\x33" * (40 * P)
+
+
+def test_shmat_remap_over_last_attach_keeps_removed_segment():
+    """shmat(SHM_REMAP) over the only attach of a segment already removed (IPC_RMID) keeps it.
+
+    ipc/shm.c:do_shmat raises shm_nattch before do_mmap and drops it again afterwards (label
+    out_nattch, then shm_may_destroy), so the MAP_FIXED unmapping of the old attach inside
+    do_mmap (shm_close) never sees the count reach zero: the segment survives and the new
+    attach maps the same pages. Host (Linux 6.18, a C probe making exactly these calls): the
+    byte stored before the remap reads back, IPC_STAT reports shm_nattch 1, and a fork
+    child's second IPC_RMID succeeds. The model destroys the segment during the remap
+    (kernel/shm.py:do_shmat holds no count across do_mmap): the new attach reads zeros and
+    IPC_STAT fails with EINVAL. Found by tests/test_stateful_pressure.py's lockstep profile.
+    """
+    m, p = _machine()
+    sid = p.shmget(vmlab.IPC_PRIVATE, 4 * P, vmlab.IPC_CREAT | 0o600)
+    a = p.shmat(sid, 0, 0)
+    p.write(a, b"\x07")
+    p.shmctl(sid, vmlab.IPC_RMID)
+    assert p.shmat(sid, a, vmlab.SHM_REMAP) == a
+    assert p.read(a, 1) == b"\x07"
+    assert p.shmctl(sid, vmlab.IPC_STAT)["shm_nattch"] == 1
+    c = p.fork()
+    c.shmctl(sid, vmlab.IPC_RMID)
     m.check()

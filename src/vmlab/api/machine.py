@@ -140,7 +140,9 @@ class Machine:
 
     def swapoff(self, name: str | int) -> None:
         """swapoff(2): bring every page of the area back into memory, then remove it.
-        ENOMEM (and no change) if they would not fit."""
+        ENOMEM (and no change) if they would not fit; EINTR (the area stays, with what did
+        not come back) if bringing them back needed the OOM killer, which kills the swapoff
+        caller first (kernel/swapon.py)."""
         from ..kernel.swapon import do_swapoff
         do_swapoff(self.kernel, name)
         self.kernel.after_syscall()

@@ -214,6 +214,12 @@ def truncate(kernel, obj, length: int) -> None:
         if i >= len(obj.pages):
             return
         pfn = int(obj.pages[i])
+        if pfn < 0 and obj.swap_backed and obj.swap[i]:
+            # shmem_undo_range() -> shmem_get_partial_folio(): a partial page out in swap is
+            # read back (shmem_get_folio(SGP_READ)) so that its tail can be zeroed; otherwise
+            # growing the file again would bring the old bytes back from swap
+            pfn = with_oom_retry(kernel, None,
+                                 lambda: (f.reserve(1), filemap_get_page(sysm, obj, i))[1][0])
         if pfn >= 0:
             f.content[pfn] = f.contents.fill(int(f.content[pfn]), length & (PAGE_SIZE - 1), tail, 0)
         if isinstance(obj, DiskFile) and obj.disk[i]:

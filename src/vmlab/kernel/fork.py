@@ -49,6 +49,9 @@ def do_fork(kernel, parent: Task) -> Task:
                 cv.vm_flags &= ~(VM_LOCKED | VM_LOCKONFAULT)
                 # no merging at fork: a neighbour may now match (mm_struct.unmerged_ok)
                 cmm.unmerged_ok.update((cv.vm_start, cv.vm_end))
+            # dup_mmap() copies the tree as it is, so a boundary the parent was allowed to
+            # keep (its own fork made it) stays in the child too, down any number of forks
+            cmm.unmerged_ok.update(x for x in (cv.vm_start, cv.vm_end) if x in pmm.unmerged_ok)
             cmm.vmas.insert(cv)
             vma_link_file(cv)
             with_oom_retry(kernel, parent, lambda: design.fork_vma(pmm, cmm, vma, cv))

@@ -31,7 +31,8 @@ from ..errors import BusError, SegmentationFault, syscall_error
 from ..hw import pte as P
 from ..mm.vmflags import (VM_DONTCOPY, VM_DONTDUMP, VM_DROPPABLE, VM_HUGEPAGE, VM_HUGETLB,
                           VM_IO, VM_LOCKED, VM_MERGEABLE, VM_NOHUGEPAGE, VM_PFNMAP, VM_RAND_READ,
-                          VM_SEQ_READ, VM_SHARED, VM_WIPEONFORK, VM_WRITE, VM_READ)
+                          VM_MAYWRITE, VM_SEQ_READ, VM_SHARED, VM_WIPEONFORK, VM_WRITE,
+                          VM_READ)
 from .uaccess import populate_range
 from .vma_ops import VM_SPECIAL, vma_modify
 
@@ -157,8 +158,11 @@ def _advise_vma(kernel, task, vma, start: int, end: int, advice: int) -> None:
         obj = vma.vm_file
         if obj is None:
             raise syscall_error(errno.EINVAL, "madvise: MADV_REMOVE needs a file or shared mapping")
-        if not (f & VM_SHARED and f & VM_WRITE):
-            raise syscall_error(errno.EACCES, "madvise: MADV_REMOVE needs a shared writable mapping")
+        # madvise_remove(): !vma_is_shared_maywrite(vma) -> EACCES. Since 6.7 that asks for
+        # VM_SHARED|VM_MAYWRITE, not VM_WRITE: a PROT_READ shared mapping of an fd opened for
+        # writing may punch the hole (mmap of an O_RDONLY fd clears VM_MAYWRITE).
+        if not (f & VM_SHARED and f & VM_MAYWRITE):
+            raise syscall_error(errno.EACCES, "madvise: MADV_REMOVE needs a shared mapping that may be written")
         return shmem_punch_hole(kernel, vma, start, end)
     if advice == MADV_COLLAPSE:
         raise syscall_error(errno.EINVAL, "madvise: MADV_COLLAPSE: the model has no huge pages")

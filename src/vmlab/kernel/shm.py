@@ -61,10 +61,11 @@ class Segment:
     cuid: int = 0
     cgid: int = 0
     seq: int = 0
+    attaching: int = 0   # shmat calls in flight: do_shmat holds shm_nattch across do_mmap
 
     @property
     def nattch(self) -> int:
-        return len(self.obj.i_mmap)
+        return len(self.obj.i_mmap) + self.attaching
 
 
 class ShmNamespace:
@@ -190,7 +191,15 @@ def do_shmat(kernel, task, shmid: int, addr: int, shmflg: int) -> int:
         if addr + size < addr or mm.vmas.find_intersection(addr, addr + ((size + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1))):
             raise syscall_error(errno.EINVAL, "shmat: range in use (SHM_REMAP not given)")
     of = OpenFile(seg.obj, oflags, seg.obj.name)
-    a, _ = do_mmap(kernel, task, addr, size, prot, flags, 0, of)
+    # ipc/shm.c:do_shmat raises shm_nattch before do_mmap and drops it after (out_nattch, then
+    # shm_may_destroy): a SHM_REMAP over the last attach of a removed segment unmaps that attach
+    # inside do_mmap without destroying the segment the new attach is about to map.
+    seg.attaching += 1
+    try:
+        a, _ = do_mmap(kernel, task, addr, size, prot, flags, 0, of)
+    finally:
+        seg.attaching -= 1
+        _maybe_destroy(kernel, seg)
     return a
 
 

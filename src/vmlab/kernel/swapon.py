@@ -4,13 +4,19 @@ swapon: a new area of ``size`` bytes (one header slot + usable slots) with the g
 or the next lower negative one (-2, -3, ...) when none is given; 32 areas at most (EPERM, as
 MAX_SWAPFILES). An area too small to hold a page past its header is EINVAL.
 
-swapoff (try_to_unuse): first the commit check Linux makes — the pages on the area must fit in
-memory plus what can still be reclaimed elsewhere, else ENOMEM and nothing changes. Then the
-area stops giving out slots and every page on it comes back: each swap PTE of every process
-is replaced by the page, read back if it is not in the swap cache (unuse_pte maps it
-read-only and old; RSS MM_SWAPENTS -1, MM_ANONPAGES +1), each shmem object's entries are
-brought back into its page cache, and the cached pages leave the swap cache dirty. The area
-is then gone.
+swapoff: first a memory check — the pages on the area must fit in memory plus what can
+still be reclaimed elsewhere, else ENOMEM and nothing changes. (Linux's check,
+security_vm_enough_memory_mm(p->pages), passes in the default overcommit mode unless the
+area is larger than RAM plus all swap; the model's is stricter, so that most swapoffs that
+cannot succeed fail up front instead of through the OOM killer.) Then the area stops giving
+out slots (SWP_WRITEOK cleared) and try_to_unuse() brings every page on it back: each shmem
+object's entries into its page cache (shmem_unuse), each swap PTE of every process replaced
+by the page, read back if it is not in the swap cache (unuse_pte maps it read-only and old;
+RSS MM_SWAPENTS -1, MM_ANONPAGES +1), and the cached pages whose slot nobody refers to any
+more leave the swap cache dirty (folio_free_swap) — repeated until the area is empty, since
+reclaim may meanwhile push a page that is still in this area's swap cache back into its slot.
+An allocation that needs the OOM killer kills the swapoff caller (it is the OOM origin):
+EINTR, and the area is put back. Otherwise the area is then gone.
 """
 
 from __future__ import annotations
@@ -22,7 +28,6 @@ import numpy as np
 from ..constants import PAGE_SIZE
 from ..errors import syscall_error
 from ..hw import pte as P
-from ..hw.frames import PG_dirty
 
 
 def do_swapon(kernel, size: int, priority: int | None, name: str | None):
@@ -57,54 +62,94 @@ def do_swapoff(kernel, which) -> None:
     reclaimable = sizes[2] + sizes[3] + min(other_free, sizes[0] + sizes[1])
     if in_swap_only > sysm.frames.nfree + reclaimable:
         raise syscall_error(errno.ENOMEM, "swapoff: not enough memory to bring the area's pages back")
-    area.active = False                              # no new slots from it
+    area.active = False                              # SWP_WRITEOK cleared: no new slots from it
+    try:
+        try_to_unuse(kernel, area)
+    except SwapoffKilled:
+        # SYSCALL_DEFINE1(swapoff): try_to_unuse failed -> reinsert_swap_info(); the pages
+        # already brought back stay in memory, the rest stays on the area
+        area.active = True
+        raise syscall_error(errno.EINTR, "swapoff: killed by the OOM killer while bringing "
+                                         "pages back (the area stays on)") from None
+    swap.areas[area.type] = None
+
+
+class SwapoffKilled(Exception):
+    """The OOM killer chose the swapoff caller (see _oom_origin)."""
+
+
+def _oom_origin(kernel, op):
+    """Run an allocation of swapoff's. swapoff runs with set_current_oom_origin()
+    (mm/swapfile.c), and mm/oom_kill.c:oom_evaluate_task() selects an oom_task_origin() task
+    ahead of every other (points LONG_MAX): when reclaim cannot free a frame, the OOM killer
+    kills the swapoff caller, try_to_unuse() sees the fatal signal and returns -EINTR. The
+    caller of Machine.swapoff is outside the simulated processes, so none of them dies."""
+    from ..hw.frames import OutOfFrames
+    try:
+        return op()
+    except OutOfFrames:
+        kernel.sys.events.count("oom_kill")
+        raise SwapoffKilled() from None
+
+
+MAX_UNUSE_PASSES = 64
+
+
+def try_to_unuse(kernel, area) -> None:
+    """try_to_unuse() (mm/swapfile.c): shmem_unuse(), unuse_mm() of every mm, then
+    folio_free_swap() of every page still in the area's swap cache — retried until the area
+    holds nothing (inuse_pages 0). Reclaim during a pass may put a page whose slot is still
+    referenced back into that slot (the page is still in the swap cache of this area), so a
+    pass can leave work for the next; pages whose every reference is gone leave the swap
+    cache and can only be swapped to another area. Linux retries until a fatal signal;
+    the model asserts progress within MAX_UNUSE_PASSES passes."""
+    sysm = kernel.sys
     t = area.type
-    from ..mm.swap_state import read_swap_page
-    for task in kernel.live_tasks():
-        _unuse_mm(kernel, task, t, read_swap_page)
-    for obj in kernel.shmem_objects():
-        if not kernel.design.unuse_object(obj, t, _page_getter(kernel, t, read_swap_page)):
-            _unuse_shmem(kernel, obj, t)
-    for off in np.flatnonzero(area.cache >= 0).tolist():
-        pfn = int(area.cache[off])
-        swap.delete_from_cache(pfn)
-        sysm.frames.flags[pfn] |= np.uint32(PG_dirty)
-        if int(sysm.frames.mapcount[pfn]) == 0 and int(sysm.frames.refcount[pfn]) == 0:
-            sysm.lru.remove(pfn)
-            sysm.frames.free(pfn)
-    assert area.inuse == 0, "swapoff: slots still in use after try_to_unuse"
-    swap.areas[t] = None
+    from ..mm.swap_state import folio_free_swap, read_swap_page
+    get_page = _page_getter(kernel, t, read_swap_page)
+    best, stalled = area.inuse, 0
+    while area.inuse:
+        for obj in kernel.shmem_objects():
+            if not kernel.design.unuse_object(obj, t, get_page):
+                _unuse_shmem(kernel, obj, t)
+        for task in kernel.live_tasks():
+            kernel.design.unuse_mm(task.mm, t, get_page)
+        for off in np.flatnonzero(area.cache >= 0).tolist():
+            pfn = int(area.cache[off])
+            if folio_free_swap(sysm, pfn) and int(sysm.frames.mapcount[pfn]) == 0 \
+                    and int(sysm.frames.refcount[pfn]) == 0:
+                sysm.lru.remove(pfn)                 # nobody holds it: freed with its last reference
+                sysm.frames.free(pfn)
+        if area.inuse < best:
+            best, stalled = area.inuse, 0
+        else:
+            stalled += 1
+            assert stalled < MAX_UNUSE_PASSES, "swapoff: try_to_unuse makes no progress"
 
 
 def _page_getter(kernel, t: int, read_swap_page):
-    """get_page(offset): the page of slot (t, offset), from the swap cache or read in, with
-    the OOM killer behind the allocation."""
-    from .oom import with_oom_retry
+    """get_page(offset): the page of slot (t, offset), from the swap cache or read in (an
+    allocation that needs the OOM killer ends swapoff: _oom_origin)."""
     sysm = kernel.sys
     f = sysm.frames
 
     def get_page(off: int) -> int:
         pfn = sysm.swap.cache_lookup(t, off)
         if pfn < 0:
-            pfn = with_oom_retry(kernel, None, lambda: (f.reserve(1), read_swap_page(sysm, t, off))[1])
+            pfn = _oom_origin(kernel, lambda: (f.reserve(1), read_swap_page(sysm, t, off))[1])
         return pfn
 
     return get_page
-
-
-def _unuse_mm(kernel, task, t: int, read_swap_page) -> None:
-    """unuse_mm(): the design brings back every page of area t this mm refers to; a page
-    that is not in the swap cache is read, with the OOM killer behind the allocation."""
-    kernel.design.unuse_mm(task.mm, t, _page_getter(kernel, t, read_swap_page))
 
 
 def _unuse_shmem(kernel, obj, t: int) -> None:
     """shmem_unuse(): the object's entries on area t come back into its page cache."""
     from ..mm.swap_state import swapin_readahead
     from ..mm.shmem import shmem_swapin
-    from .oom import with_oom_retry
     sysm = kernel.sys
     idx = np.flatnonzero((obj.swap != 0) & (P.np_swp_type(obj.swap) == t))
     for i in idx.tolist():
-        with_oom_retry(kernel, None, lambda: (sysm.frames.reserve(1),
-                                              shmem_swapin(sysm, obj, i, lambda tt, o: swapin_readahead(sysm, tt, o)))[1])
+        if obj.swap[i] == 0 or P.pte_swp_type(int(obj.swap[i])) != t:
+            continue
+        _oom_origin(kernel, lambda: (sysm.frames.reserve(1),
+                                     shmem_swapin(sysm, obj, i, lambda tt, o: swapin_readahead(sysm, tt, o)))[1])

@@ -11,7 +11,9 @@ An access of [addr, addr+len) runs in three phases, all-or-nothing for signals:
      of its object (SIGBUS). A violation raises before anything changes. (A real CPU would
      have completed the pages before the bad one; recorded in docs/deviations.md.)
   2. fault: per PTE table, the slots that are not present (or not writable, for a write) go
-     to the design's fault handler in one batch. Out of memory -> OOM killer -> retry.
+     to the design's fault handler in one batch (a chunk of pages at a time, which shrinks
+     towards Linux's one page when reclaim keeps taking back the chunk's earlier pages).
+     Out of memory -> OOM killer -> retry.
   3. access: the "hardware" sets the accessed bit (and dirty on a store) in each PTE, then the
      bytes are read or written through the frame's content token.
 """
@@ -135,25 +137,39 @@ def chunk_pages(kernel) -> int:
 
 def accessed_chunks(kernel, task, addr: int, length: int, write: bool):
     """Phases 1-3: yields (vma, start, end) chunks that are faulted in and ready to access;
-    the caller accesses each chunk before asking for the next."""
-    step = chunk_pages(kernel) << 12
+    the caller accesses each chunk before asking for the next.
+
+    A CPU copy faults one page at a time (arch/x86/mm/fault.c:do_user_addr_fault ->
+    mm/memory.c:handle_mm_fault) and uses each page right after its fault, so a page may be
+    reclaimed again behind the copy and the copy still finishes. The model faults a chunk
+    in before using it; when the memory a chunk needs cannot be resident all at once (its
+    later faults keep reclaiming its earlier pages), the chunk shrinks, down to the single
+    page Linux works with, for which a completed fault always leaves the page present."""
+    pages = chunk_pages(kernel)
     for vma, start, end in access_range(kernel, task, addr, length, write):
         cur = start
         while cur < end:
             page = cur & ~(PAGE_SIZE - 1)
-            nxt = min(end, page + step, (page | ((1 << 21) - 1)) + 1)   # never past a page table
-            ensure_faulted(kernel, task, vma, cur, nxt, write)
+            nxt = min(end, page + (pages << 12), (page | ((1 << 21) - 1)) + 1)   # one table at most
+            if not ensure_faulted(kernel, task, vma, cur, nxt, write):
+                assert pages > 1, "accessed_chunks: a single page did not stay faulted in"
+                pages = max(1, pages // 2)
+                continue
             yield vma, cur, nxt
             cur = nxt
 
 
-def ensure_faulted(kernel, task, vma, start: int, end: int, write: bool) -> None:
+FAULT_ROUNDS = 4
+
+
+def ensure_faulted(kernel, task, vma, start: int, end: int, write: bool) -> bool:
     """fault_in() until every page of the chunk is present (and writable for a write): a
-    fault may enter reclaim and evict a page of the same chunk that faulted a moment ago."""
-    for _ in range(64):
+    fault may enter reclaim and evict a page of the same chunk that faulted a moment ago.
+    False if the chunk is still not all there after FAULT_ROUNDS rounds."""
+    for _ in range(FAULT_ROUNDS):
         if fault_in(kernel, task, vma, start, end, write) == 0:
-            return
-    raise AssertionError("ensure_faulted: no progress after 64 rounds of faults (thrashing)")
+            return True
+    return False
 
 
 def fault_in(kernel, task, vma, start: int, end: int, write: bool) -> int:
@@ -299,12 +315,23 @@ def populate_range(kernel, task, vma, start: int, end: int, write: bool, touch: 
     if end <= start:
         return err
     fault_in(kernel, task, vma, start, end, write)
+    if vma.vm_flags & VM_LOCKED:
+        # every page of a locked VMA faults (and is mlocked as it is mapped, so reclaim
+        # leaves it); one that a batch fetched but reclaim took before it was mapped
+        # (designs/linux/fault_file.py) faults again
+        for _ in range(FAULT_ROUNDS):
+            if fault_in(kernel, task, vma, start, end, write) == 0:
+                break
     if not touch:
         return err
     f = kernel.sys.frames
     pt = kernel.sys.pagetables
     for row, lo, hi, a in _leaf_slices(kernel, task.mm, start, end):
         vals = pt.rows[row, lo:hi]
+        # __get_user_pages() touches each page right after faulting it (follow_page_pte);
+        # a page that the reclaim of a later fault in the range has already evicted again
+        # was touched before it went: only the PTEs still present are touched now
+        vals = vals[P.np_present(vals)]
         pfns = P.np_pfn(vals)
         if write:
             nd = ((vals & P.NP_DIRTY) == 0) & (pfns != ZERO_PFN)
@@ -320,5 +347,10 @@ def populate_vma_page_range(kernel, task, vma, start: int, end: int) -> int:
     mapping is populated for writing (COW broken now), anything else for reading."""
     if vma.vm_flags & VM_LOCKONFAULT:
         return 0
+    if vma.vm_flags & VM_PKEY_MASK:
+        # gup is a data access: mm/gup.c:check_vma_flags -> arch_vma_access_permitted() (x86)
+        # asks PKRU, which denies every data access to the execute-only key, so the first
+        # page already fails with -EFAULT and nothing of the VMA is populated.
+        return errno.EFAULT
     write = (vma.vm_flags & (VM_WRITE | VM_SHARED)) == VM_WRITE
     return populate_range(kernel, task, vma, start, end, write)

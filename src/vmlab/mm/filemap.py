@@ -194,6 +194,8 @@ def alloc_cache_pages(system, obj: AddressSpace, pgoffs: np.ndarray) -> np.ndarr
     pgpgin, and the caller counts the major fault). On the file or anon LRU, inactive unless
     the workingset says the index was evicted recently. Frames must be reserved by the caller."""
     from ..hw.frames import PG_swapbacked, PG_uptodate
+    if len(pgoffs):
+        obj.ensure(int(pgoffs.max()) + 1)       # a hole past the arrays (see filemap_get_page)
     f = system.frames
     pfns = f.alloc_many(len(pgoffs))
     f.flags[pfns] = np.uint32(PG_uptodate | (PG_swapbacked if obj.swap_backed else 0))
@@ -216,7 +218,12 @@ def alloc_cache_pages(system, obj: AddressSpace, pgoffs: np.ndarray) -> np.ndarr
 
 def filemap_get_page(system, obj: AddressSpace, index: int) -> tuple[int, bool]:
     """The page at ``index``: cached, brought back from swap (tmpfs), read from disk, or a new
-    zero page (tmpfs). Returns (pfn, major?). Frames must be reserved by the caller."""
+    zero page (tmpfs). Returns (pfn, major?). Frames must be reserved by the caller.
+
+    ``index`` may lie past the per-page arrays: truncate() growing a file leaves them alone,
+    and the hole it made reads as zeros (filemap_read / shmem_file_read_iter find no folio
+    there), so the arrays grow here, on first use of the index."""
+    obj.ensure(index + 1)
     pfn = int(obj.pages[index])
     if pfn >= 0:
         return pfn, False

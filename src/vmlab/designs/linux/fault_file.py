@@ -61,21 +61,26 @@ class FileFaults:
         return vma.vm_pgoff + ((base + (idx.astype(np.int64) << 12) - vma.vm_start) >> 12)
 
     # --- shared mappings ---------------------------------------------------------------------
+    def wp_shared_present(self, row: int, idx: np.ndarray, extra: int) -> np.ndarray:
+        """wp_page_shared() for the slots of a write fault on a shared mapping whose page is
+        already mapped (the PTE lacks write permission): make them writable and dirty, mark
+        the pages dirty, count the faults. Returns the slots still to fault in."""
+        present = P.np_present(self.pt.rows[row, idx])
+        if not present.any():
+            return idx
+        sel = idx[present]
+        vals = self.pt.rows[row, sel]
+        self.pt.rows[row, sel] = vals | _U64(P.RW | P.DIRTY | P.ACCESSED | extra)
+        self.mark_dirty(P.np_pfn(vals))
+        self.sys.events.count("pgfault", len(sel))
+        self.stats.add("faults_wp", len(sel))
+        return idx[~present]
+
     def _fault_shared(self, mm, vma, row: int, idx: np.ndarray, base: int, write: bool) -> None:
         obj = vma.vm_file
-        ev = self.sys.events
         extra = P.SOFT_DIRTY if self.sys.config.soft_dirty else 0
-        ptes = self.pt.rows[row, idx]
-        present = P.np_present(ptes)
-        if write and present.any():
-            # wp_page_shared(): the page is there, the PTE lacks write permission
-            sel = idx[present]
-            vals = self.pt.rows[row, sel]
-            self.pt.rows[row, sel] = vals | _U64(P.RW | P.DIRTY | P.ACCESSED | extra)
-            self.mark_dirty(P.np_pfn(vals))
-            ev.count("pgfault", len(sel))
-            self.stats.add("faults_wp", len(sel))
-            idx = idx[~present]
+        if write:
+            idx = self.wp_shared_present(row, idx, extra)
             if not len(idx):
                 return
         pgoffs = self._pgoffs(vma, idx, base)
@@ -97,6 +102,18 @@ class FileFaults:
             for off in pgoffs[absent & ~simple].tolist():
                 if obj.pages[off] < 0:
                     self.file_get(obj, int(off), vma)
+            # In Linux each fault holds its folio (locked, referenced) from shmem_get_folio /
+            # filemap_fault until finish_fault() has mapped it, and only then does the next
+            # page fault. Here the whole batch is fetched first: swap-in readahead or
+            # read-around may have used the reserved frames, a later fetch's allocation
+            # then reclaimed, and reclaim can evict a page fetched earlier in this batch
+            # before it is mapped. Map what is still cached; the slots left empty fault
+            # again (kernel/uaccess.py:ensure_faulted).
+            kept = obj.pages[pgoffs] >= 0
+            if not kept.all():
+                idx, pgoffs = idx[kept], pgoffs[kept]
+                if not len(idx):
+                    return
         pfns = obj.pages[pgoffs].astype(np.intp)
         self.map_pages(vma, pfns)
         self.frames.flags[pfns] |= _U32(PG_dirty)
@@ -217,8 +234,17 @@ class FileFaults:
             if self.pt.rows[row, i] != 0:
                 continue
             addr = base + (i << 12)
-            src = self.file_get(obj, vma.linear_page_index(addr), vma)
+            # do_cow_fault() allocates the copy (folio_prealloc) before __do_fault() gets the
+            # file page, and holds that page until the copy is made. Allocating after the
+            # fetch could reclaim the page just fetched (a tmpfs page read back from swap
+            # sits unmapped on the LRU) and copy a freed frame.
             new = int(f.alloc_many(1)[0])
+            try:
+                src = self.file_get(obj, vma.linear_page_index(addr), vma)
+            except BaseException:
+                f.refcount[new] = 0
+                f.free(new)
+                raise
             tok = int(f.content[src])
             f.content[new] = f.contents.dup(tok)
             self.new_anon_pages(vma, owner, np.array([new], np.intp), np.array([addr], np.int64))
