@@ -32,6 +32,17 @@ def _machine(**kw) -> vmlab.Machine:
     return vmlab.Machine(**{"ram": "64M", "design": "ptechains", **kw})
 
 
+def _shared_pages(npages: int, nkids: int, byte: int):
+    """A process with ``npages`` private anonymous pages filled with ``byte``, and ``nkids``
+    forked children: (machine, parent, children, address, pfn of the first page)."""
+    m = _machine()
+    p = m.spawn()
+    a = p.mmap(0, npages << 12, RW, ANON)
+    p.fill(a, npages << 12, byte)
+    kids = [p.fork() for _ in range(nkids)]
+    return m, p, kids, a, _pfn(m, p, a)
+
+
 def test_nrpte_and_node_size():
     """A pte_chain node is one 64-byte cache line: next_and_idx plus 7 eight-byte pointers."""
     assert NRPTE == 7
@@ -102,14 +113,9 @@ def test_exit_searches_each_chain_from_its_head():
     pointer, and fills the hole with that first entry. Three children of a one-page process
     exiting oldest first cost 3 + 1 + 1 = 5 slot comparisons, and leave the parent's pointer
     alone in a node that is not collapsed back to PG_direct."""
-    m = _machine()
+    m, p, kids, a, pfn = _shared_pages(1, 3, 0x78)
     d = m.design
-    p = m.spawn()
-    a = p.mmap(0, 1 << 12, RW, ANON)
-    p.write(a, b"x")
-    kids = [p.fork() for _ in range(3)]
     assert d.stats["ptes_copied_fork"] == 3            # nothing else is mapped
-    pfn = _pfn(m, p, a)
     assert d.chains.length(pfn) == 4
     steps0 = d.stats.get("chain_search_steps", 0)
     for c in kids:
@@ -126,13 +132,8 @@ def test_exit_searches_each_chain_from_its_head():
 def test_cow_moves_the_entry_to_the_new_page():
     """A COW write removes the writer's pointer from the shared page's chain and gives the
     new private page a PG_direct pointer to the same PTE."""
-    m = _machine()
+    m, p, (c,), a, old = _shared_pages(4, 1, 0x44)
     d = m.design
-    p = m.spawn()
-    a = p.mmap(0, 4 << 12, RW, ANON)
-    p.fill(a, 4 << 12, 0x44)
-    c = p.fork()
-    old = _pfn(m, p, a)
     c.write(a, b"child")
     new = _pfn(m, c, a)
     assert new != old
@@ -272,3 +273,46 @@ def test_fork_heavy_costs_more_than_linux():
         sizes[design] = sum(m.design.metadata().values())
     assert sizes["ptechains"] == 512 * 2 * PTE_CHAIN_BYTES       # 11 pointers: 2 nodes a page
     assert sizes["linux"] * 20 < sizes["ptechains"]
+
+
+def test_page_referenced_visits_each_entry_once():
+    """page_referenced() takes one rmap step per chain entry (parent and three children: 4),
+    tests and clears the young bit of each PTE it names (a second call finds none young),
+    and leaves a chain of more than one entry as it is."""
+    m, _p, kids, _a, pfn = _shared_pages(1, 3, 0x72)
+    d = m.design
+    rows = m.system.pagetables.rows
+    for ptep in d.chains.entries(pfn):                 # every mapping young
+        rows[ptep >> 9, ptep & 511] |= np.uint64(P.ACCESSED)
+    s0 = d.stats.get("rmap_steps", 0)
+    young, _flags = d.page_referenced(pfn)
+    assert young == 4
+    assert d.stats["rmap_steps"] - s0 == 4
+    young, _flags = d.page_referenced(pfn)
+    assert young == 0
+    assert d.stats["rmap_steps"] - s0 == 8
+    assert d.chains.length(pfn) == 4 and d.chains.direct[pfn] < 0
+    for c in kids:
+        c.exit()
+    d.page_referenced(pfn)                             # one entry left: back to PG_direct
+    assert d.chains.direct[pfn] >= 0 and d.chains.head[pfn] < 0
+    assert d.metadata()["pte_chain"] == 0
+    m.check()
+
+
+def test_rmap_walk_finds_moved_ptes_through_the_table_record():
+    """A chain entry names a PTE, not an address: after a child mremaps the range, the walk
+    turns the child's entry into its new address through the page-table page's record
+    (ptep_to_mm / ptep_to_address), and each mapping is found in one step."""
+    m, p, (c,), a, _ = _shared_pages(4, 1, 0x5C)
+    d = m.design
+    dst = c.mmap(0, 4 << 12, RW, ANON)
+    c.munmap(dst, 4 << 12)
+    got = c.mremap(a, 4 << 12, 4 << 12, MREMAP_MAYMOVE | MREMAP_FIXED, dst)
+    assert got == dst
+    pfn = _pfn(m, p, a + (2 << 12))
+    s0 = d.stats.get("rmap_steps", 0)
+    found = {(id(mp.mm), mp.addr) for mp in d.rmap_walk(pfn)}
+    assert found == {(id(p.mm), a + (2 << 12)), (id(c.mm), dst + (2 << 12))}
+    assert d.stats["rmap_steps"] - s0 == 2
+    m.check()

@@ -74,14 +74,20 @@ class ReclaimOps:
         page must stay (a VM_LOCKED mapping, or a lazy-free page written again). An anon
         page must already be in the swap cache. ``addr`` (the PTE's address) is needed only
         by a design that tracks PTEs."""
-        f = self.frames
-        fl = int(f.flags[pfn])
-        anon = bool(fl & PG_anon)
-        lazyfree = anon and not fl & PG_swapbacked
         self.stats.add("rmap_unmapped")
         if vma.vm_flags & VM_LOCKED:
             self.sys.lru.mlock(pfn)
             return False
+        return self.clear_mapping_pte(mm, vma, row, slot, pfn, addr)
+
+    def clear_mapping_pte(self, mm, vma, row: int, slot: int, pfn: int, addr: int = -1) -> bool:
+        """The PTE replacement of try_to_unmap_one(), however the PTE was found (the rmap
+        walk here; vmscan22's page-table scan, 2.2's try_to_swap_out): False if a lazy-free
+        page was written again and must stay."""
+        f = self.frames
+        fl = int(f.flags[pfn])
+        anon = bool(fl & PG_anon)
+        lazyfree = anon and not fl & PG_swapbacked
         e = int(self.pt.rows[row, slot])
         if e & P.DIRTY:
             f.flags[pfn] |= np.uint32(PG_dirty)

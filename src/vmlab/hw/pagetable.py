@@ -28,7 +28,7 @@ from typing import Iterator
 import numpy as np
 
 from . import pte as P
-from .frames import PG_pgtable, FrameTable
+from .frames import PG_pgtable, ZERO_PFN, FrameTable
 
 PTRS_PER_TABLE = 512
 PTE_LEVEL, PMD_LEVEL, PUD_LEVEL, PGD_LEVEL = 1, 2, 3, 4
@@ -256,6 +256,23 @@ class PageTables:
             return e, e, e, np.empty(0, np.int64)
         return (np.concatenate(out_rows), np.concatenate(out_lo), np.concatenate(out_hi),
                 np.concatenate(out_addr))
+
+    def mapped_pages(self, pgd: int, start: int, end: int
+                     ) -> Iterator[tuple[int, int, int, np.ndarray, np.ndarray]]:
+        """Per PTE table meeting [start, end): (row, lo, addr_of_lo, slots, pfns) of the
+        present PTEs that map a page other than the zero page; ``slots`` count from ``lo``
+        (the PTE at ``addr_of_lo + slot * 4096`` is ``rows[row, lo + slot]``). Tables with no
+        such PTE are skipped. For the self-checks that recount a reverse map."""
+        rows_, los, his, addrs = self.leaves(pgd, start, end)
+        for row, lo, hi, a in zip(rows_.tolist(), los.tolist(), his.tolist(), addrs.tolist()):
+            vals = self.rows[row, lo:hi]
+            slots = np.flatnonzero(P.np_present(vals))
+            if not len(slots):
+                continue
+            pfn = P.np_pfn(vals[slots])
+            keep = pfn != ZERO_PFN
+            if keep.any():
+                yield row, lo, a, slots[keep], pfn[keep]
 
     def ensure_leaves_at(self, pgd: int, addrs: np.ndarray, acct=None) -> np.ndarray:
         """The PTE tables covering each address in ``addrs`` (sorted, distinct 2 MiB ranges),

@@ -38,6 +38,7 @@ import numpy as np
 
 from ...hw import pte as P
 from ...hw.frames import PG_anon, ZERO_PFN
+from ..anonflag import AnonFlagAnchor
 from ..base import Mapping
 from ..linux import LinuxDesign
 
@@ -60,7 +61,7 @@ class MMFamily:
         return f"<mm_family {self.id} mms={len(self.mms)}>"
 
 
-class AnonMMDesign(LinuxDesign):
+class AnonMMDesign(AnonFlagAnchor, LinuxDesign):
     name = "anonmm"
     description = "anonmm (Dickins 2004, Tweedie's mm_family): one rmap anchor per exec, walks every forked mm"
 
@@ -95,40 +96,9 @@ class AnonMMDesign(LinuxDesign):
     def _family(vma) -> MMFamily:
         return vma.vm_mm.design_state
 
-    def vma_has_anon(self, vma) -> bool:
-        return bool(vma.design_state)
-
-    def anon_prepare(self, vma) -> int:
-        vma.design_state = True
+    def anon_anchor_id(self, vma) -> int:
+        """A new anonymous page records the family (anonflag.py keeps the per-VMA flag)."""
         return self._family(vma).id
-
-    def anon_owner_shared(self, vma) -> int:
-        return self.anon_prepare(vma)
-
-    def anon_reuse(self, vma, pfns) -> None:
-        """A reused page already names the family (one anchor for every mm)."""
-
-    def anon_fork(self, child_vma, parent_vma) -> None:
-        child_vma.design_state = bool(parent_vma is not None and parent_vma.design_state)
-
-    # --- VMA lifecycle: nothing to link, nothing to keep compatible -------------------------------
-    def vma_split(self, vma, new) -> None:
-        new.design_state = vma.design_state
-
-    def anon_mergeable(self, tgt, src, copied_from) -> bool:
-        return True
-
-    def anon_state_compatible(self, a, b) -> bool:
-        return True
-
-    def vma_dup_anon(self, dst, src) -> None:
-        dst.design_state = bool(dst.design_state or src.design_state)
-
-    def vma_merge(self, keep, gone: list) -> None:
-        keep.design_state = bool(keep.design_state or any(g.design_state for g in gone))
-
-    def vma_close(self, vma) -> None:
-        vma.design_state = None
 
     # --- reverse map ---------------------------------------------------------------------------------
     def rmap_walk(self, pfn: int) -> Iterator[Mapping]:

@@ -47,15 +47,18 @@ from ...hw.frames import (PG_active, PG_anon, PG_dirty, PG_lru, PG_referenced, P
 from ...mm.mm_struct import MM_ANONPAGES
 from ...mm.vmflags import VM_LOCKED, VM_MAYBE_GUARD, VM_WIPEONFORK
 from ..linux import LinuxDesign
-from ..pageops import mm_counter_of
-from .entries import Entry, EntryOps, vma_pgrange
+from .entries import Entry, EntryOps
 from .fault import BsdFaults
-from .objects import (NONE, SWBLOCK_BYTES, VM_OBJECT_BYTES, ZERO, ObjectOps, VMObject,
-                      chain_lookup)
+from .objects import NONE, SWBLOCK_BYTES, VM_OBJECT_BYTES, ZERO, ObjectOps, VMObject
 from .pv import PVOps
 
 _U32 = np.uint32
 _U64 = np.uint64
+
+APPLICABLE_STATS = ("ptes_copied_fork", "pages_copied_cow", "pages_reused", "rmap_steps",
+                    "rmap_unmapped", "chain_ops", "objects_created", "shadow_collapses",
+                    "shadow_bypasses", "copy_ups", "copy_up_renames", "shadow_depth_max",
+                    "faults_anon", "faults_wp", "faults_file", "faults_swap")
 
 
 class BsdDesign(BsdFaults, EntryOps, ObjectOps, PVOps, LinuxDesign):
@@ -73,6 +76,10 @@ class BsdDesign(BsdFaults, EntryOps, ObjectOps, PVOps, LinuxDesign):
         self.collapse_on = bool(self.options["collapse"])
         self.objects: dict[int, VMObject] = {}
         self.pv_init()
+        # the cost keys of designs/base.py that apply here, shown even while they are zero
+        # (fork copies no PTE; the faults/rmap ones count from the first event)
+        for k in APPLICABLE_STATS:
+            self.stats.setdefault(k, 0)
 
     # --- faults ---------------------------------------------------------------------------------
     def fault(self, mm, vma, row: int, idx: np.ndarray, base: int, write: bool) -> None:
@@ -265,20 +272,27 @@ class BsdDesign(BsdFaults, EntryOps, ObjectOps, PVOps, LinuxDesign):
             self.pt.rows[row, lo:hi] = vals
 
     # --- reclaim --------------------------------------------------------------------------------------
-    def try_to_unmap(self, pfn: int) -> bool:
-        """pmap_remove_all(): every pv entry of the page loses its PTE."""
-        for mm, vma, addr in list(self.rmap_walk(pfn)):
-            row, slot = self._mapped_at(mm, addr, pfn)
-            if row < 0:
-                continue
-            if not self._unmap_one(mm, vma, row, slot, pfn, addr):
-                return False
-        return int(self.frames.mapcount[pfn]) == 0
-
     def unmap_one(self, mm, vma, row: int, slot: int, pfn: int, addr: int = -1) -> bool:
+        """pmap_remove_all()'s work on one mapping (reclaim's try_to_unmap walks the pv list,
+        rmap_walk, and comes here for each): the PTE is cleared and its pv entry removed. An
+        anonymous swap-backed page leaves no swap PTE behind (the object keeps the page, and
+        reclaim_unmapped() gives the object the swap block); lazy-free, file and shmem pages
+        and VM_LOCKED mappings are handled as Linux does (ReclaimOps.unmap_one)."""
         if addr < 0:
             addr = self._addr_of(mm, row, slot, pfn)
-        return self._unmap_one(mm, vma, row, slot, pfn, addr)
+        f = self.frames
+        fl = int(f.flags[pfn])
+        if fl & PG_anon and fl & PG_swapbacked and not vma.vm_flags & VM_LOCKED:
+            self.stats.add("rmap_unmapped")
+            if int(self.pt.rows[row, slot]) & P.DIRTY:
+                f.flags[pfn] |= _U32(PG_dirty)
+            self.pt.rows[row, slot] = 0
+            mm.rss[MM_ANONPAGES] -= 1
+            f.mapcount[pfn] -= 1
+        elif not LinuxDesign.unmap_one(self, mm, vma, row, slot, pfn, addr):
+            return False
+        self.pv_remove_one(mm, addr, pfn)
+        return True
 
     def _addr_of(self, mm, row: int, slot: int, pfn: int) -> int:
         """The address of the PTE (row, slot) of ``mm`` mapping ``pfn``, from the pv list."""
@@ -286,28 +300,6 @@ class BsdDesign(BsdFaults, EntryOps, ObjectOps, PVOps, LinuxDesign):
             if mid == id(mm) and (va >> 12) & 511 == slot and self.pt.lookup_leaf(mm.pgd, va) == row:
                 return va
         raise AssertionError(f"bsd: no pv entry for pfn {pfn} at row {row} slot {slot}")
-
-    def _unmap_one(self, mm, vma, row: int, slot: int, pfn: int, addr: int) -> bool:
-        """try_to_unmap_one(): the PTE is cleared (anonymous pages leave no swap PTE: the
-        object keeps the page, and reclaim_unmapped() gives it the swap block)."""
-        f = self.frames
-        fl = int(f.flags[pfn])
-        lazyfree = bool(fl & PG_anon) and not fl & PG_swapbacked
-        self.stats.add("rmap_unmapped")
-        if vma.vm_flags & VM_LOCKED:
-            self.sys.lru.mlock(pfn)
-            return False
-        e = int(self.pt.rows[row, slot])
-        if e & P.DIRTY:
-            f.flags[pfn] |= _U32(PG_dirty)
-        if lazyfree and int(f.flags[pfn]) & PG_dirty:
-            f.flags[pfn] |= _U32(PG_swapbacked)        # written again: keep it
-            return False
-        self.pt.rows[row, slot] = 0
-        mm.rss[int(mm_counter_of(np.array([fl], np.uint32))[0])] -= 1
-        f.mapcount[pfn] -= 1
-        self.pv_remove_one(mm, addr, pfn)
-        return True
 
     def reclaim_unmapped(self, pfn: int) -> None:
         """swap_pager_putpages()'s bookkeeping: the page's object now holds the swap block in
@@ -359,8 +351,6 @@ class BsdDesign(BsdFaults, EntryOps, ObjectOps, PVOps, LinuxDesign):
                     if o.id not in seen:
                         seen.add(o.id)
                         objs.append(o)
-        swap = self.sys.swap
-        f = self.frames
         for o in objs:
             if not o.nswap:
                 continue
@@ -372,15 +362,7 @@ class BsdDesign(BsdFaults, EntryOps, ObjectOps, PVOps, LinuxDesign):
                 pfn = get_page(off)
                 if o.dead or o.swap_at(p) != ent:
                     continue
-                swap.delete_from_cache(pfn)
-                swap.free(t, off)
-                one = np.array([p], np.int64)
-                o.set_sw(one, np.zeros(1, np.uint64))
-                o.set_pg(one, np.array([pfn], np.int64))
-                f.refcount[pfn] += 1
-                f.flags[pfn] |= _U32(PG_anon | PG_swapbacked | PG_dirty)
-                f.mapping[pfn] = o.id
-                f.index[pfn] = p
+                self.obj_swap_to_page(o, p, t, off, pfn)
 
     # --- costs and self-check -------------------------------------------------------------------------
     def metadata(self) -> dict[str, int]:

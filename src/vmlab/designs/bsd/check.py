@@ -21,6 +21,7 @@ from ...hw import pte as P
 from ...hw.frames import PG_anon, PG_buddy, ZERO_PFN
 from .entries import vma_pgrange
 from .objects import NONE, ZERO, chain_lookup
+from .pv import present_ptes
 
 
 def check_bsd(d, mms: list) -> list[str]:
@@ -89,21 +90,9 @@ def check_bsd(d, mms: list) -> list[str]:
 
 def _check_ptes(d, mm, vma, tag) -> list[str]:
     out: list[str] = []
-    pt = d.pt
-    rows_, los, his, addrs = pt.leaves(mm.pgd, vma.vm_start, vma.vm_end)
-    va_parts, pte_parts = [], []
-    for row, lo, hi, a in zip(rows_.tolist(), los.tolist(), his.tolist(), addrs.tolist()):
-        vals = pt.rows[row, lo:hi]
-        present = P.np_present(vals)
-        if not present.any():
-            continue
-        slots = np.flatnonzero(present)
-        va_parts.append(a + (slots.astype(np.int64) << 12))
-        pte_parts.append(vals[slots])
-    if not va_parts:
+    va, ptes = present_ptes(d.pt, mm, vma.vm_start, vma.vm_end)
+    if not len(va):
         return out
-    va = np.concatenate(va_parts)
-    ptes = np.concatenate(pte_parts)
     pfn = P.np_pfn(ptes).astype(np.int64)
     keep = pfn != ZERO_PFN
     va, ptes, pfn = va[keep], ptes[keep], pfn[keep]

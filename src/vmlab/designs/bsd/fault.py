@@ -34,11 +34,9 @@ from __future__ import annotations
 import numpy as np
 
 from ...hw import pte as P
-from ...hw.frames import PG_anon, PG_dirty, PG_readahead, PG_swapbacked, PG_uptodate
+from ...hw.frames import PG_anon, PG_dirty, PG_swapbacked, PG_uptodate
 from ...mm.mm_struct import MM_ANONPAGES
-from ...mm.swap_state import swapin_readahead
-from ...mm.vmflags import VM_WRITE
-from .objects import NONE, ZERO, chain_lookup
+from .objects import chain_lookup
 
 _U32 = np.uint32
 _U64 = np.uint64
@@ -60,10 +58,7 @@ class BsdFaults:
             e = self.entry_at(vma, p)
             if e is None and (write or vma.vm_file is None):
                 e = self.bind_gap(vma, p)
-            if e is None:
-                lo, hi = self.gap_around(vma, p)
-            else:
-                lo, hi = e.lo, e.hi
+            hi = self.gap_around(vma, p)[1] if e is None else e.hi
             end = pos + int(np.searchsorted(pgs[pos:], hi))
             sl = slice(pos, end)
             if write:
@@ -77,33 +72,30 @@ class BsdFaults:
         """swap_pager_getpages(): the page of swap block (o, p) comes back into object ``o``
         (from the swap cache, or read with cluster readahead: a major fault); the block is
         freed and the page is dirty (swap_pager_unswapped)."""
-        sysm = self.sys
-        swap = sysm.swap
-        f = self.frames
+        swap = self.sys.swap
         e = o.swap_at(p)
         if not e:
             return
         t, off = P.pte_swp_type(e), P.pte_swp_offset(e)
         pfn = swap.cache_lookup(t, off)
         if pfn < 0:
-            f.reserve(1)                       # may reclaim: the block stays the object's
+            self.frames.reserve(1)             # may reclaim: the block stays the object's
             pfn = swap.cache_lookup(t, off)
-        if pfn < 0:
-            pfn = swapin_readahead(sysm, t, off)
-            sysm.events.count("pgmajfault")
-            self.stats.add("faults_swap_major")
-        else:
-            fl = int(f.flags[pfn])
-            if fl & PG_readahead:
-                f.flags[pfn] = fl & ~PG_readahead
-                sysm.events.count("swap_ra_hit")
-            self.stats.add("faults_swap_minor")
+        pfn = self.swapin_page(t, off, pfn)    # linux/swap.py: cache hit or readahead
         self.stats.add("faults_swap")
+        self.obj_swap_to_page(o, p, t, off, pfn)
+
+    def obj_swap_to_page(self, o, p: int, t: int, off: int, pfn: int) -> None:
+        """swap_pager_unswapped(): the swap block (t, off) at index ``p`` of ``o`` is freed
+        and page ``pfn`` (read back, in the swap cache) takes its place, dirty, held by the
+        object. Page-ins (obj_swapin) and swapoff (unuse_mm) end here."""
+        swap = self.sys.swap
+        f = self.frames
         swap.delete_from_cache(pfn)
         swap.free(t, off)
-        pidx = np.array([p], np.int64)
-        o.set_sw(pidx, np.zeros(1, np.uint64))
-        o.set_pg(pidx, np.array([pfn], np.int64))
+        one = np.array([p], np.int64)
+        o.set_sw(one, np.zeros(1, np.uint64))
+        o.set_pg(one, np.array([pfn], np.int64))
         f.refcount[pfn] += 1
         f.flags[pfn] |= _ANON_FLAGS | _U32(PG_dirty)
         f.mapping[pfn] = o.id
@@ -120,6 +112,41 @@ class BsdFaults:
                 self.frames.reserve(1)
                 if vma.vm_file.pages[p] < 0:
                     self.file_get(vma.vm_file, p, vma)
+
+    def _settle(self, vma, pgs, classify, alloc_kinds):
+        """The order of designs/base.py for one batch: ``classify()`` the slots; bring in
+        from swap or the file what the batch lacks and classify again; then allocate the
+        frames the slots of ``alloc_kinds`` need (which may reclaim), classify again and
+        start over if anything moved. Returns (classification, fresh frames), nothing of
+        the batch changed yet (vm_fault's RetryFault loop)."""
+        f = self.frames
+        for _ in range(64):
+            got = classify()
+            cls, src, level, objs = got[:4]
+            if ((cls == SWAP) | (cls == FILEIN)).any():
+                self._resolve_slow(vma, objs, cls, level, pgs)
+                continue
+            need = int(np.isin(cls, alloc_kinds).sum())
+            fresh = f.alloc_many(need)
+            if need:
+                again = classify()
+                if not (np.array_equal(cls, again[0]) and np.array_equal(src, again[1])):
+                    f.free_many(fresh)
+                    continue
+                got = again
+            return got, fresh
+        raise AssertionError("bsd: a fault made no progress after 64 rounds")
+
+    def _file_below(self, vma, level, pgs, cls, src, resident_cls) -> None:
+        """Slots no object of the chain holds, in a private file mapping: the vnode object's
+        page (class ``resident_cls``) if cached, else FILEIN (read it first)."""
+        if vma.vm_file is None:
+            return
+        nothing = level < 0
+        if nothing.any():
+            fp = vma.vm_file.pages[pgs[nothing]]
+            cls[nothing] = np.where(fp >= 0, resident_cls, FILEIN)
+            src[nothing] = fp
 
     # --- write faults -------------------------------------------------------------------------------
     def _classify_write(self, vma, top, row, idx, pgs):
@@ -145,12 +172,7 @@ class BsdFaults:
                     ok = mc <= mine.astype(np.int32)
                     cls[cand[ok]] = RENAME
         cls[isw != 0] = SWAP
-        if vma.vm_file is not None:
-            nothing = level < 0
-            if nothing.any():
-                fp = vma.vm_file.pages[pgs[nothing]]
-                cls[nothing] = np.where(fp >= 0, COPY, FILEIN)
-                src[nothing] = fp
+        self._file_below(vma, level, pgs, cls, src, COPY)
         cls[rw] = DONE
         return cls, src, level, objs, ptes
 
@@ -161,22 +183,9 @@ class BsdFaults:
             t = self.obj_shadow(e.obj, e.lo, e.hi)
             e.obj, e.nc = t, False
         top = e.obj
-        f = self.frames
-        for _ in range(64):
-            cls, src, level, objs, ptes = self._classify_write(vma, top, row, idx, pgs)
-            if ((cls == SWAP) | (cls == FILEIN)).any():
-                self._resolve_slow(vma, objs, cls, level, pgs)
-                continue
-            need = int(np.count_nonzero((cls == NEW) | (cls == COPY)))
-            fresh = f.alloc_many(need)
-            if need:
-                cls2, src2, level, objs, ptes = self._classify_write(vma, top, row, idx, pgs)
-                if not (np.array_equal(cls, cls2) and np.array_equal(src, src2)):
-                    f.free_many(fresh)
-                    continue
-            self._apply_write(mm, vma, top, objs, row, idx, pgs, base, cls, src, level, ptes, fresh)
-            return
-        raise AssertionError("bsd: write fault made no progress after 64 rounds")
+        (cls, src, level, objs, ptes), fresh = self._settle(
+            vma, pgs, lambda: self._classify_write(vma, top, row, idx, pgs), (NEW, COPY))
+        self._apply_write(mm, vma, top, objs, row, idx, pgs, base, cls, src, level, ptes, fresh)
 
     def _apply_write(self, mm, vma, top, objs, row, idx, pgs, base, cls, src, level, ptes,
                      fresh) -> None:
@@ -266,49 +275,27 @@ class BsdFaults:
         src = np.where(ipg >= 0, ipg, -1)
         cls[ipg >= 0] = MAP
         cls[isw != 0] = SWAP
-        if vma.vm_file is not None:
-            nothing = level < 0
-            if nothing.any():
-                fp = vma.vm_file.pages[pgs[nothing]]
-                cls[nothing] = np.where(fp >= 0, MAPFILE, FILEIN)
-                src[nothing] = fp
+        self._file_below(vma, level, pgs, cls, src, MAPFILE)
         cls[P.np_present(ptes)] = DONE
         return cls, src, level, objs
 
     def _read_entry(self, mm, vma, e, row: int, idx: np.ndarray, pgs: np.ndarray, base: int) -> None:
         """A read fault in one entry (or in an unbacked range of a private file mapping)."""
         first = e.obj if e is not None else None
-        shared = e is None or e.nc
         f = self.frames
-        for _ in range(64):
-            cls, src, level, objs = self._classify_read(vma, first, row, idx, pgs)
-            if ((cls == SWAP) | (cls == FILEIN)).any():
-                self._resolve_slow(vma, objs, cls, level, pgs)
-                continue
-            need = int(np.count_nonzero(cls == NEW))
-            fresh = f.alloc_many(need)
-            if need:
-                cls2, src2, level, objs = self._classify_read(vma, first, row, idx, pgs)
-                if not (np.array_equal(cls, cls2) and np.array_equal(src, src2)):
-                    f.free_many(fresh)
-                    continue
-            break
-        else:
-            raise AssertionError("bsd: read fault made no progress after 64 rounds")
+        (cls, src, level, objs), fresh = self._settle(
+            vma, pgs, lambda: self._classify_read(vma, first, row, idx, pgs), (NEW,))
         # FreeBSD's pmap_enter() would map a page of the entry's own object writable at once;
         # vmlab maps every read fault read-only, so that the first store faults as on Linux
         # (the Linux merge rules this design keeps depend on when that first write happens)
-        prot = vma.vm_page_prot
-        wr = _U64(0)
+        prot = _U64(vma.vm_page_prot)
         vals = self.pt.rows[row, idx].copy()
         m = np.flatnonzero((cls == MAP) | (cls == MAPFILE))
         if len(m):
             pf = src[m].astype(np.intp)
             self.map_pages(vma, pf)
             self.rss_add(mm, pf, +1)
-            own = (level[m] == 0) & (cls[m] == MAP)
-            vals[m] = ((pf.astype(np.uint64) << P.NP_PFN_SHIFT) | _U64(prot)
-                       | np.where(own, wr, _U64(0)))
+            vals[m] = (pf.astype(np.uint64) << P.NP_PFN_SHIFT) | prot
             self.stats.add("faults_file", int(np.count_nonzero(cls[m] == MAPFILE)))
         nw = np.flatnonzero(cls == NEW)
         if len(nw):
@@ -316,7 +303,7 @@ class BsdFaults:
             f.content[fresh] = 0
             self._new_object_pages(vma, first, pgs[nw], fresh)
             self.rss_add(mm, fresh, +1)
-            vals[nw] = (fresh.astype(np.uint64) << P.NP_PFN_SHIFT) | _U64(prot) | wr
+            vals[nw] = (fresh.astype(np.uint64) << P.NP_PFN_SHIFT) | prot
             self.stats.add("faults_anon", len(nw))
         self.pt.rows[row, idx] = vals
         self.pv_sync(mm, row, base, idx)

@@ -284,6 +284,10 @@ class ObjectOps:
         s.backing = source
         source.shadows.append(s)
         source.gen += 1
+        # not a counter but a high-water mark: the longest chain a shadow was stacked on
+        depth = len(s.chain())
+        if depth > self.stats.get("shadow_depth_max", 0):
+            self.stats["shadow_depth_max"] = depth
         return s
 
     def obj_deallocate(self, o: VMObject | None) -> None:

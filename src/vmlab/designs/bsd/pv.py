@@ -34,6 +34,22 @@ PV_CHUNK_BYTES = 4096         # struct pv_chunk: header 64 + 168 * 24
 NPCPV = 168                   # _NPCPV: pv entries per chunk
 
 
+def present_ptes(pt, mm, start: int, end: int) -> tuple[np.ndarray, np.ndarray]:
+    """(virtual addresses, PTE values) of every present PTE of ``mm`` in [start, end)."""
+    vas: list[np.ndarray] = []
+    vals: list[np.ndarray] = []
+    rows_, los, his, addrs = pt.leaves(mm.pgd, start, end)
+    for row, lo, hi, a in zip(rows_.tolist(), los.tolist(), his.tolist(), addrs.tolist()):
+        block = pt.rows[row, lo:hi]
+        slots = np.flatnonzero(P.np_present(block))
+        if len(slots):
+            vas.append(a + (slots.astype(np.int64) << 12))
+            vals.append(block[slots])
+    if not vas:
+        return np.empty(0, np.int64), np.empty(0, np.uint64)
+    return np.concatenate(vas), np.concatenate(vals)
+
+
 class PVOps:
     """Mixin of BsdDesign: needs self.pt, self.stats."""
 
@@ -150,18 +166,12 @@ class PVOps:
         want_p, want_m, want_v = [], [], []
         for mm in mms:
             for vma in mm.vmas:
-                rows_, los, his, addrs = self.pt.leaves(mm.pgd, vma.vm_start, vma.vm_end)
-                for row, lo, hi, a in zip(rows_.tolist(), los.tolist(), his.tolist(), addrs.tolist()):
-                    vals = self.pt.rows[row, lo:hi]
-                    managed = P.np_present(vals) & ((vals & P.NP_SPECIAL) == 0)
-                    if not managed.any():
-                        continue
-                    slots = np.flatnonzero(managed)
-                    pfns = P.np_pfn(vals[slots]).astype(np.int64)
-                    keep = pfns != ZERO_PFN
-                    want_p.append(pfns[keep])
-                    want_v.append(a + (slots[keep].astype(np.int64) << 12))
-                    want_m.append(np.full(int(keep.sum()), id(mm), np.int64))
+                va, vals = present_ptes(self.pt, mm, vma.vm_start, vma.vm_end)
+                pfns = P.np_pfn(vals).astype(np.int64)
+                keep = ((vals & P.NP_SPECIAL) == 0) & (pfns != ZERO_PFN)
+                want_p.append(pfns[keep])
+                want_v.append(va[keep])
+                want_m.append(np.full(int(keep.sum()), id(mm), np.int64))
         have = [(pfn, mid, va) for pfn, d in self.pv.items() for (mid, va) in d]
         hp = np.array([h[0] for h in have], np.int64)
         hm = np.array([h[1] for h in have], np.int64)

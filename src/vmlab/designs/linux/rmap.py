@@ -17,8 +17,7 @@ from typing import Iterator
 
 import numpy as np
 
-from ...hw import pte as P
-from ...hw.frames import PG_anon, ZERO_PFN
+from ...hw.frames import PG_anon
 from ..base import Mapping
 
 _U32 = np.uint32
@@ -57,16 +56,7 @@ class Rmap:
                     if avc.vma is not vma or avc not in avc.anon_vma.avcs:
                         out.append(f"rmap: broken anon_vma_chain entry on VMA {vma.vm_start:#x}")
                 ids = np.array([avc.anon_vma.id for avc in vma.anon_vma_chain], np.int64)
-                rows_, los, his, addrs = self.pt.leaves(mm.pgd, vma.vm_start, vma.vm_end)
-                for row, lo, hi, a in zip(rows_.tolist(), los.tolist(), his.tolist(), addrs.tolist()):
-                    vals = self.pt.rows[row, lo:hi]
-                    present = P.np_present(vals)
-                    if not present.any():
-                        continue
-                    slots = np.flatnonzero(present)
-                    pfn = P.np_pfn(vals[slots])
-                    keep = pfn != ZERO_PFN
-                    slots, pfn = slots[keep], pfn[keep]
+                for _row, _lo, a, slots, pfn in self.pt.mapped_pages(mm.pgd, vma.vm_start, vma.vm_end):
                     anon = (f.flags[pfn] & _U32(PG_anon)) != 0
                     if not anon.any():
                         continue

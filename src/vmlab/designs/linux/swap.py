@@ -45,6 +45,23 @@ class SwapPaths:
         for i in idx.tolist():
             self._do_swap_one(mm, vma, row, int(i), base, write)
 
+    def swapin_page(self, t: int, off: int, pfn: int) -> int:
+        """Steps 1-2 above for slot (t, off): ``pfn`` is the swap-cache lookup's answer (-1:
+        a miss, read it with readahead: a major fault). Counts faults_swap_major/minor and
+        swap_ra_hit; returns the page, in the swap cache. Also the bsd design's swap pager."""
+        f = self.frames
+        if pfn < 0:
+            pfn = swapin_readahead(self.sys, t, off)
+            self.sys.events.count("pgmajfault")
+            self.stats.add("faults_swap_major")
+        else:
+            fl = int(f.flags[pfn])
+            if fl & PG_readahead:
+                f.flags[pfn] = fl & ~PG_readahead
+                self.sys.events.count("swap_ra_hit")
+            self.stats.add("faults_swap_minor")
+        return pfn
+
     def _do_swap_one(self, mm, vma, row: int, i: int, base: int, write: bool) -> None:
         sysm = self.sys
         swap = sysm.swap
@@ -59,16 +76,7 @@ class SwapPaths:
             if not P.is_swap_pte(e):
                 return self.fault(mm, vma, row, np.array([i], np.intp), base, write)
             pfn = swap.cache_lookup(t, off)
-        if pfn < 0:
-            pfn = swapin_readahead(sysm, t, off)
-            ev.count("pgmajfault")
-            self.stats.add("faults_swap_major")
-        else:
-            fl = int(f.flags[pfn])
-            if fl & PG_readahead:
-                f.flags[pfn] = fl & ~PG_readahead
-                ev.count("swap_ra_hit")
-            self.stats.add("faults_swap_minor")
+        pfn = self.swapin_page(t, off, pfn)
         ev.count("pgfault")
         self.stats.add("faults_swap")
         exclusive = bool(e & P.SWP_EXCLUSIVE)
@@ -79,11 +87,12 @@ class SwapPaths:
             folio_free_swap(sysm, pfn)
         addr = base + (i << 12)
         only_user = int(f.mapcount[pfn]) == 0 and int(f.refcount[pfn]) == 0
+        users = self.table_users(mm, row)
         prot = vma.vm_page_prot
         val = P.mk_pte(pfn, prot)
         if e & P.SWP_SOFT_DIRTY:
             val |= P.SOFT_DIRTY
-        if exclusive or only_user:
+        if (exclusive or only_user) and len(users) == 1:
             exclusive = True
             if vma.vm_flags & VM_WRITE:
                 val |= P.RW
@@ -92,11 +101,18 @@ class SwapPaths:
                     write = False
         self.add_anon_rmap(vma, pfn, addr, exclusive)
         self.pt.rows[row, i] = np.uint64(val)
-        mm.rss[MM_ANONPAGES] += 1
-        mm.rss[MM_SWAPENTS] -= 1
+        for m in users:
+            m.rss[MM_ANONPAGES] += 1
+            m.rss[MM_SWAPENTS] -= 1
         if write:
             # still read-only: do_wp_page decides between reuse and a copy
             self._fault_private(mm, vma, row, np.array([i], np.intp), base, True)
+
+    def table_users(self, mm, row: int):
+        """The mms whose page tables hold leaf table ``row`` (which ``mm`` reaches): only
+        ``mm`` here; a design sharing tables (sharedpt) lists every sharer, so a PTE filled
+        in that table is accounted to each of them and is never mapped exclusive."""
+        return (mm,)
 
     def add_anon_rmap(self, vma, pfn: int, addr: int, exclusive: bool) -> None:
         """folio_add_new_anon_rmap() for a page read back from swap (it is not anon yet: it
@@ -135,14 +151,22 @@ class SwapPaths:
                     if not P.is_swap_pte(e):
                         continue
                     addr = a + (k << 12)
-                    self.add_anon_rmap(vma, pfn, addr, bool(e & P.SWP_EXCLUSIVE))
+                    users = self.table_users(mm, row)
+                    self.add_anon_rmap(vma, pfn, addr,
+                                       bool(e & P.SWP_EXCLUSIVE) and len(users) == 1)
                     val = P.mk_pte(pfn, vma.vm_page_prot) & ~P.ACCESSED
                     if e & P.SWP_SOFT_DIRTY:
                         val |= P.SOFT_DIRTY
                     pt.rows[row, lo + k] = np.uint64(val)
                     self.sys.swap.free(t, off)
-                    mm.rss[MM_SWAPENTS] -= 1
-                    mm.rss[MM_ANONPAGES] += 1
+                    for m in users:
+                        m.rss[MM_SWAPENTS] -= 1
+                        m.rss[MM_ANONPAGES] += 1
+                    # unuse_pte_range(): folio_free_swap() right after unuse_pte(), so a page
+                    # whose last swap reference this was leaves the dying area's swap cache
+                    # (reclaim can then only give it a slot on another area)
+                    if int(self.frames.flags[pfn]) & PG_swapcache:
+                        folio_free_swap(self.sys, pfn)
 
     # --- swap PTEs going away or being copied ------------------------------------------------------
     def _zap_swap_entries(self, mm, entries: np.ndarray) -> None:

@@ -43,7 +43,6 @@ from typing import Iterator
 import numpy as np
 
 from ...hw import pte as P
-from ...hw.frames import ZERO_PFN
 from ...hw.pagetable import PMD_MASK
 from ..base import Mapping
 from ..linux import LinuxDesign
@@ -198,23 +197,13 @@ class PteChainsDesign(LinuxDesign):
         want_pfn, want_ptep = [], []
         for mm in mms:
             for vma in mm.vmas:
-                rows_, los, his, addrs = pt.leaves(mm.pgd, vma.vm_start, vma.vm_end)
-                for row, lo, hi, a in zip(rows_.tolist(), los.tolist(), his.tolist(), addrs.tolist()):
-                    vals = pt.rows[row, lo:hi]
-                    present = P.np_present(vals)
-                    if not present.any():
-                        continue
-                    slots = np.flatnonzero(present)
-                    pfn = P.np_pfn(vals[slots])
-                    keep = pfn != ZERO_PFN
-                    if not keep.any():
-                        continue
+                for row, lo, a, slots, pfn in pt.mapped_pages(mm.pgd, vma.vm_start, vma.vm_end):
                     rec = self.ptp.get(row)
                     if rec is None or rec[0] is not mm or rec[1] != a & PMD_MASK:
                         out.append(f"ptechains: table row {row} at {a:#x} has record "
                                    f"{None if rec is None else (id(rec[0]) == id(mm), hex(rec[1]))}")
-                    want_pfn.append(pfn[keep].astype(_I64))
-                    want_ptep.append(row * 512 + lo + slots[keep].astype(_I64))
+                    want_pfn.append(pfn.astype(_I64))
+                    want_ptep.append(row * 512 + lo + slots.astype(_I64))
         have_pfn, have_ptep, problems = self.chains.all_entries()
         out += problems
         wp = np.concatenate(want_pfn) if want_pfn else np.empty(0, _I64)

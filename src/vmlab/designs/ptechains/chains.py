@@ -1,5 +1,9 @@
 """Per-page chains of PTE pointers: struct pte_chain and PG_direct of Linux 2.5-2.6.5 (mm/rmap.c).
 
+Source read: mm/rmap.c as stored in ROCm/ROCK-Kernel-Driver (a 2.6 tree that still has pte
+chains): NRPTE, struct pte_chain, the "pte_chain list management policy" comment,
+page_add_rmap(), page_remove_rmap(), page_referenced().
+
 What Linux kept, and how vmlab keeps it (numpy arrays, so that fork and exit of a gigabyte are
 a few vector operations, not a Python loop per page):
 

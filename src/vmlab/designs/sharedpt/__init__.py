@@ -26,11 +26,12 @@ not about page tables — anon_vma rmap, zero page, COW rules, shmem, swap cache
                  entry, exactly what copying the PTEs would do), then Linux's do_wp_page runs
                  on the private copy — and sees mapcount 2, so it copies the page (COW).
   read fault     into a shared table keeps sharing: the zero page, a file page or a page read
-                 back from swap is mapped once, for every user of the table; each user's RSS
-                 counts it (RSS = what the mm's page tables map). A page swapped in this way is
-                 never mapped writable or exclusive.
-  PTE changes    munmap, mprotect, mremap, MADV_DONTNEED/FREE, guard regions, mlock, swapoff
-                 and the per-process RSS limit change one mm's view, so they unshare first;
+                 back from swap (a fault or swapoff) is mapped once, for every user of the
+                 table; each user's RSS counts it (RSS = what the mm's page tables map). A page
+                 swapped in this way is never mapped writable or exclusive (table_users(), the
+                 hook linux/swap.py asks).
+  PTE changes    munmap, mprotect, mremap, MADV_DONTNEED/FREE, guard regions, mlock and the
+                 per-process RSS limit change one mm's view, so they unshare first;
                  when an mm stops using the whole 2 MiB range (exit, munmap of all of it,
                  DONTNEED of a whole table) it just drops its reference, as On-Demand-Fork's
                  zap_pmd_range() and free_pte_range() do.
@@ -53,10 +54,9 @@ from typing import Iterator
 import numpy as np
 
 from ...hw import pte as P
-from ...hw.frames import (PG_anon_exclusive, PG_readahead, PG_swapcache, ZERO_PFN, OutOfFrames)
+from ...hw.frames import PG_anon_exclusive, ZERO_PFN, OutOfFrames
 from ...hw.pagetable import PMD_SHIFT, PMD_SIZE, PTE_LEVEL, PUD_SHIFT, PTRS_PER_TABLE
-from ...mm.mm_struct import MM_ANONPAGES, MM_SWAPENTS
-from ...mm.swap_state import folio_free_swap, swapin_readahead
+from ...mm.mm_struct import MM_SWAPENTS
 from ...mm.vmflags import (VM_ACCESS_FLAGS, VM_DONTCOPY, VM_DROPPABLE, VM_HUGETLB, VM_LOCKED_MASK,
                            VM_MAYSHARE, VM_SHARED, VM_SPECIAL, VM_UFFD_FLAGS, VM_WIPEONFORK)
 from ..linux import LinuxDesign
@@ -282,48 +282,11 @@ class SharedPTDesign(LinuxDesign):
                 return
         super().rss_add(mm, pfns, sign, flags)
 
-    def _do_swap_one(self, mm, vma, row: int, i: int, base: int, write: bool) -> None:
-        """do_swap_page() into a shared table (a read fault: writes unshared first): the page
-        is mapped once, read-only and not exclusive, for every user; the rest is Linux's."""
-        if self.pt.row_refs[row] <= 1:
-            return super()._do_swap_one(mm, vma, row, i, base, write)
-        assert not write, "sharedpt: a write fault reached a shared table"
-        sysm = self.sys
-        swap = sysm.swap
-        f = self.frames
-        ev = sysm.events
-        e = int(self.pt.rows[row, i])
-        t, off = P.pte_swp_type(e), P.pte_swp_offset(e)
-        pfn = swap.cache_lookup(t, off)
-        if pfn < 0:
-            f.reserve(1)
-            e = int(self.pt.rows[row, i])          # reclaim may have run: re-read
-            if not P.is_swap_pte(e):
-                return self.fault(mm, vma, row, np.array([i], np.intp), base, write)
-            pfn = swap.cache_lookup(t, off)
-        if pfn < 0:
-            pfn = swapin_readahead(sysm, t, off)
-            ev.count("pgmajfault")
-            self.stats.add("faults_swap_major")
-        else:
-            fl = int(f.flags[pfn])
-            if fl & PG_readahead:
-                f.flags[pfn] = fl & ~PG_readahead
-                ev.count("swap_ra_hit")
-            self.stats.add("faults_swap_minor")
-        ev.count("pgfault")
-        self.stats.add("faults_swap")
-        swap.free(t, off)
-        if int(f.flags[pfn]) & PG_swapcache and swap.vm_swap_full():
-            folio_free_swap(sysm, pfn)
-        val = P.mk_pte(pfn, vma.vm_page_prot)            # private: no RW in vm_page_prot
-        if e & P.SWP_SOFT_DIRTY:
-            val |= P.SOFT_DIRTY
-        self.add_anon_rmap(vma, pfn, base + (i << 12), False)
-        self.pt.rows[row, i] = _U64(val)
-        for m in self.pmd_rmap.mms(row):
-            m.rss[MM_ANONPAGES] += 1
-            m.rss[MM_SWAPENTS] -= 1
+    def table_users(self, mm, row: int):
+        """The mms using leaf table ``row`` (the pmd-rmap's list when it is shared): a page
+        swapped in or brought back by swapoff into a shared table is mapped once, read-only
+        and not exclusive, and counted in every user's RSS (linux/swap.py does the rest)."""
+        return self.pmd_rmap.mms(row) or (mm,)
 
     # --- range operations -----------------------------------------------------------------------
     def zap_range(self, mm, vma, start: int, end: int, drop_markers: bool = True,
@@ -395,37 +358,6 @@ class SharedPTDesign(LinuxDesign):
         self._unshare_range(mm, start, end, "guard",
                             need=lambda v: bool((v == _U64(P.GUARD_PTE)).any()))
         super().guard_remove(mm, vma, start, end)
-
-    # --- swapoff ----------------------------------------------------------------------------------------
-    def unuse_mm(self, mm, t: int, get_page) -> None:
-        """unuse_pte_range(); a swap entry in a shared table is brought back once, for every
-        user of the table (a swap-in, which may keep sharing)."""
-        if not self.pmd_rmap:
-            return super().unuse_mm(mm, t, get_page)
-        pt = self.pt
-        for vma in mm.vmas.as_list():
-            rows_, los, his, addrs = pt.leaves(mm.pgd, vma.vm_start, vma.vm_end)
-            for row, lo, hi, a in zip(rows_.tolist(), los.tolist(), his.tolist(), addrs.tolist()):
-                vals = pt.rows[row, lo:hi]
-                sw = P.np_swap(vals) & ~P.np_marker(vals) & (P.np_swp_type(vals) == t)
-                for k in np.flatnonzero(sw).tolist():
-                    e = int(pt.rows[row, lo + k])
-                    off = P.pte_swp_offset(e)
-                    pfn = get_page(off)
-                    e = int(pt.rows[row, lo + k])          # reading may have reclaimed
-                    if not P.is_swap_pte(e):
-                        continue
-                    users = self.pmd_rmap.mms(row) or [mm]
-                    self.add_anon_rmap(vma, pfn, a + (k << 12),
-                                       bool(e & P.SWP_EXCLUSIVE) and len(users) == 1)
-                    val = P.mk_pte(pfn, vma.vm_page_prot) & ~P.ACCESSED
-                    if e & P.SWP_SOFT_DIRTY:
-                        val |= P.SOFT_DIRTY
-                    pt.rows[row, lo + k] = _U64(val)
-                    self.sys.swap.free(t, off)
-                    for m in users:
-                        m.rss[MM_SWAPENTS] -= 1
-                        m.rss[MM_ANONPAGES] += 1
 
     # --- reverse map and reclaim ------------------------------------------------------------------------
     def unmap_one(self, mm, vma, row: int, slot: int, pfn: int, addr: int = -1) -> bool:

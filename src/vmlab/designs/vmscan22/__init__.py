@@ -17,9 +17,10 @@ files — is Linux 6's, so that semantics are identical):
   reverse map     none. rmap_walk() finds nothing for any page; anonymous pages record no
                   anchor (page->mapping is empty). Reclaim's LRU scan leaves mapped pages
                   alone (reclaim_unmaps_by_rmap = False); scan_page_tables() unmaps them.
-                  Per VMA only a flag remains: "may hold anonymous pages", which fork needs
-                  to decide whether to copy PTEs (vma_needs_copy) — Linux 2.2 copied every
-                  VMA's PTEs; copying where Linux 6 does keeps Rss after fork the same.
+                  Per VMA only a flag remains: "may hold anonymous pages" (designs/
+                  anonflag.py, shared with anonmm), which fork needs to decide whether to
+                  copy PTEs (vma_needs_copy) — Linux 2.2 copied every VMA's PTEs; copying
+                  where Linux 6 does keeps Rss after fork the same.
   file pages      also unmapped only by the page-table scan, as in 2.2 (whose i_mmap served
                   truncate, not reclaim). i_mmap is still used where an *object* must reach
                   its mappings: truncate, hole punch (MADV_REMOVE), msync's page_mkclean.
@@ -46,6 +47,7 @@ import numpy as np
 
 from ...hw import pte as P
 from ...hw.frames import PG_anon, PG_lru, PG_mlocked, PG_referenced, PG_unevictable, ZERO_PFN
+from ..anonflag import AnonFlagAnchor
 from ..base import Mapping
 from ..linux import LinuxDesign
 from .swapanon import SwapAnon, SwapAnonObject
@@ -55,7 +57,7 @@ _U32 = np.uint32
 SWAP_CURSOR_BYTES = 16       # 2.2's task_struct swap_address + swap_cnt (two longs)
 
 
-class Vmscan22Design(SwapOut, SwapAnon, LinuxDesign):
+class Vmscan22Design(SwapOut, SwapAnon, AnonFlagAnchor, LinuxDesign):
     name = "vmscan22"
     description = ("Linux 2.2: no reverse map, reclaim scans page tables (swap_out); shared "
                    "anonymous memory in a writable swap cache (Plumb 1997)")
@@ -78,41 +80,6 @@ class Vmscan22Design(SwapOut, SwapAnon, LinuxDesign):
 
     def mm_exit(self, mm) -> None:
         self.mms.remove(mm)
-
-    # --- no anchor: a flag per VMA ----------------------------------------------------------------
-    def vma_has_anon(self, vma) -> bool:
-        return bool(vma.design_state)
-
-    def anon_prepare(self, vma) -> int:
-        vma.design_state = True
-        return -1                     # page->mapping stays empty: nothing to walk back through
-
-    def anon_owner_shared(self, vma) -> int:
-        return self.anon_prepare(vma)
-
-    def anon_reuse(self, vma, pfns) -> None:
-        """Nothing to move: an anonymous page names no anchor."""
-
-    def anon_fork(self, child_vma, parent_vma) -> None:
-        child_vma.design_state = bool(parent_vma is not None and parent_vma.design_state)
-
-    def vma_split(self, vma, new) -> None:
-        new.design_state = vma.design_state
-
-    def anon_mergeable(self, tgt, src, copied_from) -> bool:
-        return True
-
-    def anon_state_compatible(self, a, b) -> bool:
-        return True
-
-    def vma_dup_anon(self, dst, src) -> None:
-        dst.design_state = bool(dst.design_state or src.design_state)
-
-    def vma_merge(self, keep, gone: list) -> None:
-        keep.design_state = bool(keep.design_state or any(g.design_state for g in gone))
-
-    def vma_close(self, vma) -> None:
-        vma.design_state = None
 
     # --- faults -------------------------------------------------------------------------------------
     def fault(self, mm, vma, row: int, idx: np.ndarray, base: int, write: bool) -> None:

@@ -52,9 +52,8 @@ from __future__ import annotations
 import numpy as np
 
 from ...hw import pte as P
-from ...hw.frames import PG_anon, PG_dirty, PG_readahead, PG_swapbacked, PG_swapcache, PG_uptodate
+from ...hw.frames import PG_anon, PG_dirty, PG_swapbacked, PG_swapcache, PG_uptodate
 from ...mm.filemap import AddressSpace
-from ...mm.swap_state import swapin_readahead
 from ...mm.swapfile import SWAP_HAS_CACHE, SwapArea
 
 _U32 = np.uint32
@@ -195,16 +194,8 @@ class SwapAnon:
             return int(self._sa_new_pages(obj, np.array([i], np.int64))[0])
         f = self.frames
         t, off = P.pte_swp_type(e), P.pte_swp_offset(e)
-        pfn = self.sys.swap.cache_lookup(t, off)
-        if pfn < 0:
-            pfn = swapin_readahead(self.sys, t, off)
-            self.sys.events.count("pgmajfault")
-            self.stats.add("faults_swap_major")
-        else:
-            fl = int(f.flags[pfn])
-            if fl & PG_readahead:
-                f.flags[pfn] = fl & ~PG_readahead
-                self.sys.events.count("swap_ra_hit")
+        # do_swap_page()'s lookup and read (linux/swap.py): a swap-cache hit is a minor fault
+        pfn = self.swapin_page(t, off, self.sys.swap.cache_lookup(t, off))
         f.mapping[pfn] = obj.owner_id
         f.index[pfn] = i
         return pfn
@@ -214,17 +205,8 @@ class SwapAnon:
         obj = vma.vm_file
         ev = self.sys.events
         extra = P.SOFT_DIRTY if self.sys.config.soft_dirty else 0
-        ptes = self.pt.rows[row, idx]
-        present = P.np_present(ptes)
-        if write and present.any():
-            # wp_page_shared(): the page is there, the PTE lacks write permission
-            sel = idx[present]
-            vals = self.pt.rows[row, sel]
-            self.pt.rows[row, sel] = vals | _U64(P.RW | P.DIRTY | P.ACCESSED | extra)
-            self.mark_dirty(P.np_pfn(vals))
-            ev.count("pgfault", len(sel))
-            self.stats.add("faults_wp", len(sel))
-            idx = idx[~present]
+        if write:
+            idx = self.wp_shared_present(row, idx, extra)     # linux/fault_file.py
         if not len(idx):
             return
         pgoffs = self._pgoffs(vma, idx, base)

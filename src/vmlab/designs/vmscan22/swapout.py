@@ -49,11 +49,9 @@ from __future__ import annotations
 import numpy as np
 
 from ...hw import pte as P
-from ...hw.frames import (PG_active, PG_anon, PG_anon_exclusive, PG_dirty, PG_lru, PG_mlocked,
-                          PG_referenced, PG_swapbacked, PG_swapcache, PG_unevictable, ZERO_PFN)
-from ...mm.mm_struct import MM_ANONPAGES, MM_SWAPENTS
+from ...hw.frames import (PG_active, PG_anon, PG_dirty, PG_lru, PG_mlocked, PG_referenced,
+                          PG_swapbacked, PG_swapcache, PG_unevictable, ZERO_PFN)
 from ...mm.vmflags import VM_IO, VM_LOCKED, VM_PFNMAP
-from ..pageops import mm_counter_of
 
 _U32 = np.uint32
 _U64 = np.uint64
@@ -194,41 +192,15 @@ class SwapOut:
         m = int(f.mapping[pfn])
         if not fl & PG_anon and m >= 0 and getattr(f.owners.get(m), "unevictable", False):
             return False                                  # SHM_LOCK'ed: the LRU culls it
-        e = int(self.pt.rows[row, slot])
-        if fl & PG_anon:
-            if not fl & PG_swapbacked:                    # MADV_FREE'd
-                if e & P.DIRTY or fl & PG_dirty:
-                    f.flags[pfn] = fl | PG_swapbacked     # written again: keep it
-                    return False
-                self.pt.rows[row, slot] = 0
-                mm.rss[MM_ANONPAGES] -= 1
-            else:
-                if not fl & PG_swapcache:
-                    where = self.sys.swap.get_swap_page()  # add_to_swap()
-                    if where is None:
-                        return False                      # "No swap space left"
-                    self.sys.swap.add_to_cache(where[0], where[1], pfn)
-                    f.flags[pfn] |= _U32(PG_dirty)
-                if e & P.DIRTY:
-                    f.flags[pfn] |= _U32(PG_dirty)
-                t, off = self.sys.swap.entry_of(f.private[pfn])
-                self.sys.swap.duplicate(t, off)            # one for the PTE
-                swp = P.swp_entry_to_pte(t, off)
-                if int(f.flags[pfn]) & PG_anon_exclusive:
-                    swp |= P.SWP_EXCLUSIVE
-                    f.flags[pfn] &= _U32(~PG_anon_exclusive & 0xFFFFFFFF)
-                if e & P.SOFT_DIRTY:
-                    swp |= P.SWP_SOFT_DIRTY
-                self.pt.rows[row, slot] = swp
-                mm.rss[MM_ANONPAGES] -= 1
-                mm.rss[MM_SWAPENTS] += 1
-        else:
-            if e & P.DIRTY:
-                f.flags[pfn] |= _U32(PG_dirty)
-            self.pt.rows[row, slot] = 0
-            mm.rss[int(mm_counter_of(np.array([fl], np.uint32))[0])] -= 1
-        f.mapcount[pfn] -= 1
-        return True
+        if fl & PG_anon and fl & PG_swapbacked and not fl & PG_swapcache:
+            where = self.sys.swap.get_swap_page()         # add_to_swap()
+            if where is None:
+                return False                              # "No swap space left"
+            self.sys.swap.add_to_cache(where[0], where[1], pfn)
+            f.flags[pfn] |= _U32(PG_dirty)
+        # the rest is try_to_unmap_one()'s (reclaimops.py): swap PTE, dropped lazy-free page,
+        # or none for a page the page cache finds again; the PTE's dirty bit moves to the page
+        return self.clear_mapping_pte(mm, vma, row, slot, pfn)
 
     def _to_inactive_tail(self, pfn: int) -> None:
         """The unmapped page waits at the tail of its inactive list for the LRU scan."""
