@@ -19,6 +19,11 @@ lockstep (tests/test_stateful_designs.py), and requires the same bytes, errnos, 
 /proc/PID/maps on all: reclaim, swap-out, swap-in and the swap cache are invisible to the
 program. Locking (which would pin more than the tight RAM) and MADV_FREE (which reclaim may
 legitimately discard) are left out of that profile.
+
+Default run: VMLAB_STATEFUL_EXAMPLES (60) examples of 40 steps for the first, half as many
+for the lockstep one. The long campaigns, `test_stateful_pressure_long_campaign` (1500
+examples) and `test_stateful_pressure_lockstep_long_campaign` (800), are marked `slow`; the
+budget and the command that runs every campaign are in tests/test_stateful.py's docstring.
 """
 
 from __future__ import annotations
@@ -101,16 +106,9 @@ class PressureStateMachine(FilesStateMachine):
     @rule(which=st.integers(0, 1), go=st.sampled_from([False, False, False, True]))
     def swapoff(self, which, go):
         """swapoff (now and then): every page on the area comes back (or ENOMEM, nothing
-        changed); the OOM killer may act on the way. Contents are intact either way."""
+        changed; or EINTR: the OOM killer took the swapoff caller, the area stays on with
+        what did not come back). Contents are intact either way."""
         if not go:
-            return
-        if len(self.swap_areas) > 1 and self._avoid("test_swapoff_with_a_second_area_leaves_slots_in_use",
-                                                    "swapoff with another area on"):
-            return
-        mi = {ln.split(":")[0]: int(ln.split()[1]) for ln in self.m.procfs("/proc/meminfo").splitlines()}
-        if (mi["SwapTotal"] - mi["SwapFree"] > mi["MemFree"]
-                and self._avoid("test_swapoff_that_needs_the_oom_killer_panics",
-                                "swapoff with more in swap than free memory")):
             return
         name = self.swap_areas[which % len(self.swap_areas)]
         note(f"swapoff({name})")
@@ -119,7 +117,7 @@ class PressureStateMachine(FilesStateMachine):
         except OSError as e:
             note(f"swapoff({name}) -> {_ename(e)}")
             event(f"swapoff: {_ename(e)}")
-            assert e.errno == errno.ENOMEM, f"swapoff({name}) failed with {_ename(e)}"
+            assert e.errno in (errno.ENOMEM, errno.EINTR), f"swapoff({name}) failed with {_ename(e)}"
         else:
             event("swapoff: ok")
             self.swap_areas.remove(name)
