@@ -571,3 +571,31 @@ def test_shmat_remap_over_last_attach_keeps_removed_segment():
     c = p.fork()
     c.shmctl(sid, vmlab.IPC_RMID)
     m.check()
+
+
+@pytest.mark.parametrize("locked_pages", [150, 172, 174])
+def test_cow_of_a_swapped_page_when_only_it_is_evictable(locked_pages):
+    """A write to a swapped-out page shared with a fork child, when every other page of the
+    machine is mlocked: the fault reads the page back, maps it, and allocates the copy; that
+    allocation's reclaim finds nothing to take but the page the fault is for.
+
+    The model used to loop (and then assert) in kernel/uaccess.py:accessed_chunks: reclaim
+    freed the page just read (no reference held it), the fault read it again, and so on.
+    Linux holds the page across the copy's allocation (do_wp_page: folio_get before
+    wp_page_copy), so reclaim may unmap it but not free it, and when reclaim makes no
+    progress below the min watermark the allocation ends in the OOM killer
+    (__alloc_pages_slowpath -> __alloc_pages_may_oom). Found by
+    tests/test_stateful_pressure.py (CI, seed 79288696108429895362738208358334559093)."""
+    m = vmlab.Machine(ram="768K", swap="1M")
+    p = m.spawn()
+    a = p.mmap(0, 16 * P, RW, MAP_PRIVATE | MAP_ANONYMOUS)
+    p.fill(a, 16 * P, 0x11)
+    c = p.fork()
+    q = m.spawn()
+    q.mmap(0, locked_pages * P, RW, MAP_PRIVATE | MAP_ANONYMOUS | vmlab.MAP_LOCKED)
+    p.fill(a, P, 0x22)
+    assert p.read(a, 2) == b"\x22\x22" and p.read(a + P, 1) == b"\x11"
+    assert c.read(a, 1) == b"\x11" and c.read(a + 15 * P, 1) == b"\x11"
+    # with room to spare nothing dies; when the locked hog leaves no room, it is the victim
+    assert q.alive == (locked_pages == 150)
+    m.check()

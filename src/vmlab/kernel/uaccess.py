@@ -26,11 +26,11 @@ import numpy as np
 
 from ..constants import PAGE_SIZE, SEGV_ACCERR, SEGV_MAPERR, SEGV_PKUERR
 from ..mm.vma import VM_PKEY_MASK
-from ..errors import BusError, SegmentationFault
+from ..errors import BusError, ProcessKilled, SegmentationFault
 from ..hw import pte as P
 from ..hw.frames import PG_dirty, ZERO_PFN
 from ..mm.vmflags import VM_EXEC, VM_GROWSDOWN, VM_LOCKED, VM_LOCKONFAULT, VM_MAYBE_GUARD, VM_READ, VM_SHARED, VM_WRITE
-from .oom import with_oom_retry
+from .oom import out_of_memory, with_oom_retry
 
 _U64 = np.uint64
 
@@ -152,7 +152,8 @@ def accessed_chunks(kernel, task, addr: int, length: int, write: bool):
             page = cur & ~(PAGE_SIZE - 1)
             nxt = min(end, page + (pages << 12), (page | ((1 << 21) - 1)) + 1)   # one table at most
             if not ensure_faulted(kernel, task, vma, cur, nxt, write):
-                assert pages > 1, "accessed_chunks: a single page did not stay faulted in"
+                if pages == 1:
+                    _fault_oom(kernel, task)
                 pages = max(1, pages // 2)
                 continue
             yield vma, cur, nxt
@@ -160,6 +161,18 @@ def accessed_chunks(kernel, task, addr: int, length: int, write: bool):
 
 
 FAULT_ROUNDS = 4
+
+
+def _fault_oom(kernel, task) -> None:
+    """A single page that reclaim keeps taking back before its fault completes: memory is
+    so short that the fault's own allocation can only be had by unmapping the page it is
+    for (everything else is locked or in use). Linux's allocation fails its watermark after
+    reclaim made no progress and the fault ends in the OOM killer (__alloc_pages_slowpath ->
+    __alloc_pages_may_oom, or VM_FAULT_OOM -> pagefault_out_of_memory); so here: kill the
+    worst task, and if that is the faulting one its access ends with ProcessKilled."""
+    victim = out_of_memory(kernel)
+    if victim is task:
+        raise ProcessKilled(task.pid, task.exit_reason)
 
 
 def ensure_faulted(kernel, task, vma, start: int, end: int, write: bool) -> bool:

@@ -65,9 +65,35 @@ class AnonFaults:
         self.anon_prepare(vma)
         need = self._private_write_need(ptes)
         if need:
-            self.frames.reserve(need)          # may reclaim: re-read what we classified
+            # do_wp_page() takes a reference on the page it will copy (folio_get) before
+            # wp_page_copy() allocates: reclaim entered by that allocation may unmap the page
+            # but cannot free it, so the retried fault finds it in the swap cache instead of
+            # reading it back (and losing it again) in a loop
+            held = self._copy_sources(ptes)
+            np.add.at(self.frames.refcount, held, 1)
+            try:
+                self.frames.reserve(need)      # may reclaim: re-read what we classified
+            finally:
+                self._drop_held(held)
             ptes = self.pt.rows[row, idx]
         self._private_write(mm, vma, row, idx, base, ptes)
+
+    def _copy_sources(self, ptes: np.ndarray) -> np.ndarray:
+        """The pages a write batch will copy (present, not reusable, not the zero page)."""
+        present = P.np_present(ptes)
+        pfn = P.np_pfn(ptes[present])
+        keep = ~self._reusable(pfn, self.frames.flags[pfn]) & (pfn != ZERO_PFN)
+        return pfn[keep].astype(np.intp)
+
+    def _drop_held(self, held: np.ndarray) -> None:
+        """folio_put() of the references _copy_sources' pages were held by; one that lost
+        every other holder meanwhile (nothing maps or caches it) is freed."""
+        f = self.frames
+        np.subtract.at(f.refcount, held, 1)
+        for pfn in np.unique(held).tolist():
+            if int(f.refcount[pfn]) == 0 and int(f.mapcount[pfn]) == 0:
+                self.sys.lru.remove(pfn)
+                f.free(pfn)
 
     def _private_write_need(self, ptes: np.ndarray) -> int:
         """Frames a write batch will allocate: new pages plus copies (reuse needs none)."""
