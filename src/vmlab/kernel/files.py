@@ -121,13 +121,25 @@ def do_pread(kernel, task, fd: int, count: int, offset: int) -> bytes:
     while pos < end:
         i = pos >> 12
         pfn = int(obj.pages[i]) if i < len(obj.pages) else -1
+        n = min(end, (i + 1) << 12) - pos
+        if pfn < 0 and obj.swap_backed and not _shmem_swapped(obj, i):
+            # shmem_file_read_iter() asks shmem_get_folio(SGP_READ), which leaves a hole a
+            # hole: the read copies from ZERO_PAGE and allocates nothing
+            out += bytes(n)
+            pos += n
+            continue
         if pfn < 0:
             pfn = with_oom_retry(kernel, task, lambda: (f.reserve(1), filemap_get_page(sysm, obj, i))[1][0])
-        n = min(end, (i + 1) << 12) - pos
         out += f.contents.read(int(f.content[pfn]), pos & (PAGE_SIZE - 1), n)
         sysm.lru.mark_accessed(pfn)
         pos += n
     return bytes(out)
+
+
+def _shmem_swapped(obj, i: int) -> bool:
+    """Whether page ``i`` of a shmem object is out on swap (an entry in its page cache)."""
+    sw = getattr(obj, "swap", None)
+    return sw is not None and i < len(sw) and int(sw[i]) != 0
 
 
 def do_pwrite(kernel, task, fd: int, data: bytes, offset: int | None) -> int:
