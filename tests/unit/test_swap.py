@@ -166,3 +166,23 @@ def test_proc_swaps_and_priorities():
     lines = m.procfs("/proc/swaps").splitlines()
     assert lines[1].split()[-1] == "-2" and lines[2].split()[-1] == "-3"
     assert lines[2].startswith(second)
+
+
+def test_swapoff_of_an_automatic_priority_moves_the_lower_areas_up():
+    """swapoff of an area with an automatic priority moves every lower one up by one, and the
+    next automatic priority with them (mm/swapfile.c, SYSCALL_DEFINE1(swapoff): si->prio++
+    for the areas after it, least_priority++). Host (Linux 6.18, three 8 MiB swap files):
+    -2 -3 -4, swapoff of the first gives -2 -3, a new swapon -4."""
+    m = vmlab.Machine(ram="16M")
+    names = [m.swapon("1M") for _ in range(3)]
+
+    def prios():
+        rows = m.procfs("/proc/swaps").splitlines()[1:]
+        return {r.split()[0]: int(r.split()[-1]) for r in rows}
+
+    assert prios() == dict(zip(names, (-2, -3, -4)))
+    m.swapoff(names[0])
+    assert prios() == {names[1]: -2, names[2]: -3}
+    again = m.swapon("1M")
+    assert prios()[again] == -4
+    m.check()

@@ -62,13 +62,13 @@ def do_swapoff(kernel, which) -> None:
     reclaimable = sizes[2] + sizes[3] + min(other_free, sizes[0] + sizes[1])
     if in_swap_only > sysm.frames.nfree + reclaimable:
         raise syscall_error(errno.ENOMEM, "swapoff: not enough memory to bring the area's pages back")
-    area.active = False                              # SWP_WRITEOK cleared: no new slots from it
+    swap.deactivate(area)                            # SWP_WRITEOK cleared: no new slots from it
     try:
         try_to_unuse(kernel, area)
     except SwapoffKilled:
         # SYSCALL_DEFINE1(swapoff): try_to_unuse failed -> reinsert_swap_info(); the pages
         # already brought back stay in memory, the rest stays on the area
-        area.active = True
+        swap.reinsert(area)
         raise syscall_error(errno.EINTR, "swapoff: killed by the OOM killer while bringing "
                                          "pages back (the area stays on)") from None
     swap.areas[area.type] = None

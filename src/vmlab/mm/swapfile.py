@@ -126,6 +126,25 @@ class SwapSystem:
         self.areas[t] = area
         return area
 
+    def deactivate(self, area: SwapArea) -> None:
+        """swapoff() taking the area off the active list: no new slots from it, and when its
+        priority was an automatic (negative) one, every area below it moves up by one and
+        least_priority with them (mm/swapfile.c, SYSCALL_DEFINE1(swapoff))."""
+        area.active = False
+        if area.prio < 0:
+            for a in self.live_areas():
+                if a.prio < area.prio:
+                    a.prio += 1
+            self.least_priority += 1
+
+    def reinsert(self, area: SwapArea) -> None:
+        """reinsert_swap_info() after a failed swapoff: back on the active list, an automatic
+        priority replaced by the next lower one (setup_swap_info)."""
+        if area.prio < 0:
+            self.least_priority -= 1
+            area.prio = self.least_priority
+        area.active = True
+
     def live_areas(self) -> list[SwapArea]:
         return [a for a in self.areas if a is not None and a.active]
 
