@@ -71,7 +71,10 @@ class RunReport:
             if not proc.alive:
                 continue
             text = self.m.procfs(f"/proc/{proc.pid}/smaps")
+            known = runner.known.get(pname, ())
             for rname, reg in regions.items():
+                if rname not in known:
+                    continue
                 ent = smaps_in_range(text, reg.addr, reg.addr + reg.length)
                 if not ent:
                     continue

@@ -42,3 +42,17 @@ def test_cli_reports_a_bad_file_in_one_line(tmp_path, capsys):
     assert main(["run", str(f)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "bad.vms:2:" in err[0]
+
+
+def test_checkpoint_table_shows_each_process_only_its_own_regions(tmp_path, capsys):
+    """Region names are global but addresses are per process: two unrelated processes map
+    regions at the same address, and each checkpoint row is a region the process mapped or
+    inherited at fork — never another process's region that happens to cover the range."""
+    f = tmp_path / "two.vms"
+    f.write_text("machine ram=64M\nspawn P\nP: mmap A 64K rw private,anonymous\n"
+                 "P: fill A 64K 0x11\nP: fork C\nspawn Q\nQ: mmap B 32K rw private,anonymous\n"
+                 "Q: fill B 32K 0x22\ncheckpoint end\n")
+    assert main(["run", str(f)]) == 0
+    rows = [line.split()[:3] for line in capsys.readouterr().out.splitlines()
+            if line.startswith("   ") and line.split()[0] in ("P", "C", "Q")]
+    assert rows == [["P", "A", "64"], ["C", "A", "64"], ["Q", "B", "32"]]

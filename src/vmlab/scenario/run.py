@@ -44,6 +44,9 @@ class Runner:
         self.m = machine
         self.procs: dict[str, object] = {}
         self.regions: dict[str, Region] = {}
+        # the regions each process has in its address space by name: the ones it mapped and
+        # the ones it inherited at fork (names are global, addresses are per process)
+        self.known: dict[str, set[str]] = {}
         self.fds: dict[str, int] = {}
         self.shmids: dict[str, int] = {}
         self.outcomes: list[Outcome] = []
@@ -61,6 +64,7 @@ class Runner:
         for step in self.sc.steps:
             if step.kind == "spawn":
                 self.procs[step.proc] = self.m.spawn()
+                self.known[step.proc] = set()
                 out = Outcome(step, "ok")
             elif step.kind == "checkpoint":
                 if self.on_checkpoint is not None:
@@ -97,6 +101,7 @@ class Runner:
                 fd = self.fds[a["fd"]] if a.get("fd") else -1
                 value = p.mmap(at, a["len"], a["prot"], a["flags"], fd, a.get("off", 0))
                 self.regions[a["name"]] = Region(step.proc, value, a["len"])
+                self.known.setdefault(step.proc, set()).add(a["name"])
             elif op == "open":
                 self.fds[a["fd"]] = p.open(a["path"], a["flags"])
             elif op == "close":
@@ -122,6 +127,7 @@ class Runner:
                 value = p.shmat(self.shmids[a["seg"]], at, a["flags"])
                 size = p.shmctl(self.shmids[a["seg"]], 2)["shm_segsz"]
                 self.regions[a["name"]] = Region(step.proc, value, size)
+                self.known.setdefault(step.proc, set()).add(a["name"])
             elif op == "shmdt":
                 p.shmdt(self.addr(a["addr"]))
             elif op == "shmctl":
@@ -136,6 +142,7 @@ class Runner:
                 name = a["as"] or (a["addr"].region if a["addr"].region and a["addr"].offset == 0 else None)
                 if name:
                     self.regions[name] = Region(step.proc, value, a["new"])
+                    self.known.setdefault(step.proc, set()).add(name)
             elif op == "madvise":
                 p.madvise(self.addr(a["addr"]), a["len"], a["advice"])
             elif op == "mlock":
@@ -168,6 +175,7 @@ class Runner:
                 p.touch(self.addr(a["addr"]), a["len"], a["write"])
             elif op == "fork":
                 self.procs[a["child"]] = p.fork()
+                self.known[a["child"]] = set(self.known.get(step.proc, ()))
             elif op == "exit":
                 p.exit()
             return Outcome(step, "ok", value=value)
