@@ -30,13 +30,13 @@ from .hw.frames import PG_pgtable
 from .proc.parse import parse_kv
 
 VMSTAT_KEYS = ("pgfault", "pgmajfault", "pswpin", "pswpout", "pgscan_kswapd", "pgscan_direct",
-               "pgsteal_kswapd", "pgsteal_direct", "pgrotated", "workingset_refault_anon",
+               "pgsteal_kswapd", "pgsteal_direct", "pgactivate", "pgdeactivate", "pgrotated", "workingset_refault_anon",
                "oom_kill")
 # stats shown first, in this order (any other counter a design keeps follows, sorted)
 STAT_ORDER = ("ptes_copied_fork", "tables_shared_fork", "tables_unshared", "pages_copied_cow",
               "zero_cow", "pages_reused", "rmap_steps", "rmap_unmapped", "ptes_scanned",
               "chain_ops", "objects_created", "shadow_collapses", "shadow_bypasses", "copy_ups",
-              "faults_anon", "faults_zero", "faults_wp", "faults_file", "faults_shmem",
+              "faults_anon", "faults_zero", "faults_wp", "faults_file", "faults_object", "faults_shmem",
               "faults_swap", "faults_swap_minor", "faults_swap_major")
 
 

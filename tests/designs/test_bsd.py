@@ -346,3 +346,24 @@ def test_builtin_scenario_shows_chain_growth_without_collapse():
     assert lin.vmstat["pswpout"] == on.vmstat["pswpout"] == 0 < off.vmstat["pswpout"]
     assert off.stats["rmap_unmapped"] == 0
     assert on.stats["ptes_copied_fork"] == 0 < lin.stats["ptes_copied_fork"]
+
+
+def test_fault_kinds_add_up_to_pgfault():
+    """Every page fault is counted under one kind. Fork copies no PTE on bsd, so the child's
+    first touches fault on a none PTE and are served from the object chain (`faults_object`:
+    a read maps the backing page, a write copies it up); the parent's writes to its now
+    read-only PTEs are write-protect faults."""
+    m, p, a = filled(16, 0x11)
+    c = p.fork()
+    assert c.read(a, 1) == b"\x11"                    # read fault, backing page mapped
+    c.fill(a + PAGE, 15 * PAGE, 0x22)                  # 15 copy-up faults on none PTEs
+    p.fill(a, 16 * PAGE, 0x33)                         # 16 write-protect faults
+    kinds = ("faults_anon", "faults_wp", "faults_file", "faults_object", "faults_swap")
+    s = m.design.stats
+    assert s.get("faults_anon", 0) == 16
+    assert s.get("faults_object", 0) == 1 + 15
+    assert s.get("faults_wp", 0) == 16
+    vm = dict(line.split() for line in m.procfs("/proc/vmstat").splitlines())
+    assert sum(s.get(k, 0) for k in kinds) == int(vm["pgfault"])
+    assert c.read(a, 1) == b"\x11" and c.read(a + PAGE, 1) == b"\x22"
+    m.check()

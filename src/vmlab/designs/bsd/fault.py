@@ -252,6 +252,10 @@ class BsdFaults:
         nf = int(faulted.sum())
         ev.count("pgfault", nf)
         self.stats.add("faults_wp", int((faulted & present).sum()))
+        # faults on a none PTE that the object chain serves (copy-up, rename, or the top
+        # object's own page): fork copies no PTE here, so these replace Linux's wp faults
+        served = ~present & ((cls == COPY) | (cls == RENAME) | (cls == MAPTOP))
+        self.stats.add("faults_object", int(np.count_nonzero(served)))
 
     def _new_object_pages(self, vma, o, pgs: np.ndarray, pfns: np.ndarray) -> None:
         """vm_page_alloc() into object ``o`` at ``pgs`` + the first mapping: anonymous,
@@ -297,6 +301,7 @@ class BsdFaults:
             self.rss_add(mm, pf, +1)
             vals[m] = (pf.astype(np.uint64) << P.NP_PFN_SHIFT) | prot
             self.stats.add("faults_file", int(np.count_nonzero(cls[m] == MAPFILE)))
+            self.stats.add("faults_object", int(np.count_nonzero(cls[m] == MAP)))
         nw = np.flatnonzero(cls == NEW)
         if len(nw):
             assert first is not None, "bsd: a zero-fill read fault without an object"
