@@ -69,13 +69,17 @@ class AnonFaults:
             # wp_page_copy() allocates: reclaim entered by that allocation may unmap the page
             # but cannot free it, so the retried fault finds it in the swap cache instead of
             # reading it back (and losing it again) in a loop
-            held = self._copy_sources(ptes)
-            np.add.at(self.frames.refcount, held, 1)
-            try:
-                self.frames.reserve(need)      # may reclaim: re-read what we classified
-            finally:
-                self._drop_held(held)
-            ptes = self.pt.rows[row, idx]
+            f = self.frames
+            if f.nfree - need >= f.low_mark:
+                f.reserve(need)                # above the min watermark: no reclaim
+            else:
+                held = self._copy_sources(ptes)
+                np.add.at(f.refcount, held, 1)
+                try:
+                    f.reserve(need)            # may reclaim: re-read what we classified
+                finally:
+                    self._drop_held(held)
+                ptes = self.pt.rows[row, idx]
         self._private_write(mm, vma, row, idx, base, ptes)
 
     def _copy_sources(self, ptes: np.ndarray) -> np.ndarray:
@@ -90,10 +94,11 @@ class AnonFaults:
         every other holder meanwhile (nothing maps or caches it) is freed."""
         f = self.frames
         np.subtract.at(f.refcount, held, 1)
-        for pfn in np.unique(held).tolist():
-            if int(f.refcount[pfn]) == 0 and int(f.mapcount[pfn]) == 0:
-                self.sys.lru.remove(pfn)
-                f.free(pfn)
+        gone = held[(f.refcount[held] == 0) & (f.mapcount[held] == 0)]
+        if len(gone):
+            gone = np.unique(gone)
+            self.sys.lru.remove(gone)
+            f.free_many(gone)
 
     def _private_write_need(self, ptes: np.ndarray) -> int:
         """Frames a write batch will allocate: new pages plus copies (reuse needs none)."""
