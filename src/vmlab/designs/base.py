@@ -219,7 +219,8 @@ class Design(ABC):
     @abstractmethod
     def unuse_mm(self, mm, t: int, get_page) -> None:
         """swapoff's unuse_mm(): bring back every page of swap area ``t`` that ``mm`` refers
-        to; ``get_page(offset)`` returns the page (from the swap cache or read in)."""
+        to; ``get_page(offset)`` returns the page (from the swap cache or read in), or -1 for a
+        slot this pass leaves for a later one (skip it)."""
 
     @abstractmethod
     def add_anon_rmap(self, vma: VMA, pfn: int, addr: int, exclusive: bool) -> None:
@@ -259,7 +260,8 @@ class Design(ABC):
 
     def unuse_object(self, obj, t: int, get_page) -> bool:
         """swapoff of area ``t``: bring back ``obj``'s pages on it the design's way; False
-        (the default) leaves it to shmem_unuse(). ``get_page(offset)`` reads a page in."""
+        (the default) leaves it to shmem_unuse(). ``get_page(offset)`` reads a page in (-1: a
+        slot this pass leaves for a later one)."""
         return False
 
     def shared_anon_object(self, ino: int, size: int):

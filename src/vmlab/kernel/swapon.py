@@ -101,17 +101,30 @@ def try_to_unuse(kernel, area) -> None:
     holds nothing (inuse_pages 0). Reclaim during a pass may put a page whose slot is still
     referenced back into that slot (the page is still in the swap cache of this area), so a
     pass can leave work for the next; pages whose every reference is gone leave the swap
-    cache and can only be swapped to another area. Linux retries until a fatal signal;
-    the model asserts progress within MAX_UNUSE_PASSES passes."""
+    cache and can only be swapped to another area.
+
+    When memory cannot hold the pages of a whole pass, reclaim keeps writing the first mms'
+    pages back to their old slots while the last mms are being unused, and passes over every
+    slot make no progress. A pass that made none halves the window of slots the next one
+    works on (the lowest offsets still in use), down to one slot: every reference to a slot
+    is then resolved before reclaim can take its page, and the page leaves the area — what
+    the per-entry loop of Linux before 5.1 did for every slot. Linux retries until a fatal
+    signal; the model asserts progress within MAX_UNUSE_PASSES passes at one slot."""
     sysm = kernel.sys
     t = area.type
     from ..mm.swap_state import folio_free_swap, read_swap_page
-    get_page = _page_getter(kernel, t, read_swap_page)
-    best, stalled = area.inuse, 0
+    read_page = _page_getter(kernel, t, read_swap_page)
+    best, stalled, window = area.inuse, 0, None
     while area.inuse:
+        if window is None:
+            chosen, get_page = None, read_page
+        else:
+            used = np.flatnonzero(area.swap_map[1:] != 0)[:window] + 1
+            chosen = set(used.tolist())
+            get_page = (lambda off, _c=chosen: read_page(off) if off in _c else -1)
         for obj in kernel.shmem_objects():
             if not kernel.design.unuse_object(obj, t, get_page):
-                _unuse_shmem(kernel, obj, t)
+                _unuse_shmem(kernel, obj, t, chosen)
         for task in kernel.live_tasks():
             kernel.design.unuse_mm(task.mm, t, get_page)
         for off in np.flatnonzero(area.cache >= 0).tolist():
@@ -122,6 +135,8 @@ def try_to_unuse(kernel, area) -> None:
                 sysm.frames.free(pfn)
         if area.inuse < best:
             best, stalled = area.inuse, 0
+        elif window is None or window > 1:
+            window = max(1, (area.inuse if window is None else window) // 2)
         else:
             stalled += 1
             assert stalled < MAX_UNUSE_PASSES, "swapoff: try_to_unuse makes no progress"
@@ -142,14 +157,17 @@ def _page_getter(kernel, t: int, read_swap_page):
     return get_page
 
 
-def _unuse_shmem(kernel, obj, t: int) -> None:
-    """shmem_unuse(): the object's entries on area t come back into its page cache."""
+def _unuse_shmem(kernel, obj, t: int, chosen: set | None = None) -> None:
+    """shmem_unuse(): the object's entries on area t (those at offsets in ``chosen``, when
+    given) come back into its page cache."""
     from ..mm.swap_state import swapin_readahead
     from ..mm.shmem import shmem_swapin
     sysm = kernel.sys
     idx = np.flatnonzero((obj.swap != 0) & (P.np_swp_type(obj.swap) == t))
     for i in idx.tolist():
         if obj.swap[i] == 0 or P.pte_swp_type(int(obj.swap[i])) != t:
+            continue
+        if chosen is not None and P.pte_swp_offset(int(obj.swap[i])) not in chosen:
             continue
         _oom_origin(kernel, lambda: (sysm.frames.reserve(1),
                                      shmem_swapin(sysm, obj, i, lambda tt, o: swapin_readahead(sysm, tt, o)))[1])

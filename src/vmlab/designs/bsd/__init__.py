@@ -360,7 +360,7 @@ class BsdDesign(BsdFaults, EntryOps, ObjectOps, PVOps, LinuxDesign):
                     continue
                 off = P.pte_swp_offset(ent)
                 pfn = get_page(off)
-                if o.dead or o.swap_at(p) != ent:
+                if pfn < 0 or o.dead or o.swap_at(p) != ent:
                     continue
                 self.obj_swap_to_page(o, p, t, off, pfn)
 

@@ -147,6 +147,8 @@ class SwapPaths:
                     e = int(pt.rows[row, lo + k])
                     off = P.pte_swp_offset(e)
                     pfn = get_page(off)
+                    if pfn < 0:
+                        continue                           # not in this pass's window
                     e = int(pt.rows[row, lo + k])          # reading may have reclaimed
                     if not P.is_swap_pte(e):
                         continue

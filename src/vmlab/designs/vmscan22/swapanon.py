@@ -304,6 +304,8 @@ class SwapAnon:
             return False
         for i in np.flatnonzero((obj.swap != 0) & (P.np_swp_type(obj.swap) == t)).tolist():
             pfn = get_page(P.pte_swp_offset(int(obj.swap[i])))
+            if pfn < 0:
+                continue                                   # not in this pass's window
             e = int(obj.swap[i])                           # reading may have reclaimed
             if P.pte_swp_type(e) != t or self.sys.swap.cache_lookup(t, P.pte_swp_offset(e)) != pfn:
                 continue
