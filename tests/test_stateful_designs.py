@@ -4,12 +4,12 @@ design in `vmlab.designs()` at once, step by step.
 Each design gets its own `vmlab.Machine`; `LockstepMachine` / `LockstepProcess` stand in for
 one machine and one process and apply every call to all of them, requiring the same outcome:
 the same return value (addresses, fds, segment ids, bytes read, fstat fields, IPC_STAT), the
-same errno, the same signal (kind, si_code, address), the same `/proc/PID/maps` (the text,
-or where it differs the same layout once adjacent lines identical in everything but their
-range are joined: linux keeps some such VMAs apart only because of anon_vma, which a design
-without one merges; VmFlags must agree across every joined boundary, see `maps_layout`), and
-`check()` clean on each. The first design is also driven against the reference model by the
-files profile's rules (tests/test_stateful_files.py), so all of them are.
+same errno, the same signal (kind, si_code, address), the same `/proc/PID/maps` text and the
+same smaps VmFlags for every VMA (`vmflags`; VMA boundaries and vm_flags are semantics: the
+designs whose reverse map has no anon_vma keep Linux's anon_vma objects as merge tags, so
+they merge VMAs as Linux does), and `check()` clean on each. The first design is also driven
+against the reference model by the files profile's rules (tests/test_stateful_files.py), so
+all of them are.
 
 Only semantics are compared. Rss, Pss, page-table sizes, LRU state and every other number that
 depends on a design's structures are not (a shadow-object design need not copy PTEs at fork,
@@ -27,8 +27,9 @@ budget; if it outgrows it, lower steps or examples, never the set of designs). T
 campaign, `test_stateful_designs_long_campaign` (1000 examples of 80 steps), is marked `slow`.
 
 A difference that is one design's bug gets a strict-xfail reproduction in
-tests/designs/test_stateful_findings.py and its name in DESIGN_FINDINGS below, which makes
-the comparison leave that difference out until the design is fixed.
+tests/designs/test_stateful_findings.py; if the hunt must go on past it before the design is
+fixed, give the comparison here a way to leave that difference out (a DESIGN_FINDINGS set of
+the test names), and remove it again with the fix. None is open now.
 """
 
 from __future__ import annotations
@@ -39,8 +40,8 @@ import pytest
 from hypothesis import settings
 
 import vmlab
+from vmlab.proc.smaps import render_vmflags
 
-from hostcases import _coalesce
 from test_stateful import RAM, SETTINGS, long_campaign, scaled
 from test_stateful_files import FilesStateMachine
 
@@ -74,48 +75,18 @@ def _key(outcome):
     return "value", v
 
 
-# Design bugs the lockstep profiles found: tests/designs/test_stateful_findings.py has a strict
-# xfail test of each name. While a name is listed the comparison leaves out the difference it
-# shows (see `maps_layout`), so the hunt can go on past it; remove the name once no design is
-# marked xfail there.
-DESIGN_FINDINGS = {
-    "test_mprotect_readonly_unaccounts_range_linux_sees_without_anon_vma",
-}
-VM_ACCOUNT_FINDING = "test_mprotect_readonly_unaccounts_range_linux_sees_without_anon_vma"
-
-
-def maps_layout(text: str, machine, path: str) -> list[list]:
-    """/proc/PID/maps as the layout a process sees, for comparing designs: adjacent lines
-    that are identical in everything but their range are joined (tests/hostcases.py
-    `_coalesce`, as the host cases do for non-linux designs).
-
-    Linux keeps two such VMAs apart only because of anon_vma: vma_merge() asks
-    is_mergeable_anon_vma() (mm/vma.c) for a compatible anon_vma, and a fork child's faulted
-    VMA, whose anon_vma_chain is not singular, refuses a neighbour (mm/vma.c:
-    is_mergeable_anon_vma, list_is_singular); a design without anon_vma (anonmm, vmscan22,
-    ...) merges them. Every other boundary must still match, so "identical" is strict:
-    perms, device, inode, name, the file offset continuing across the boundary (a private
-    anonymous line shows offset 0 on both sides, show_map_vma in fs/proc/task_mmu.c), and
-    the smaps VmFlags of both VMAs (locking, advice and the rest of vm_flags, which
-    is_mergeable_vma() also requires to be equal). Called only when the texts differ, so
-    smaps is read only then."""
-    flags = []
-    for line in machine.procfs(path[:-len("maps")] + "smaps").splitlines():
-        if line.startswith("VmFlags:"):
-            vf = line[len("VmFlags:"):].split()
-            if VM_ACCOUNT_FINDING in DESIGN_FINDINGS:
-                vf = [f for f in vf if f != "ac"]          # open finding: see DESIGN_FINDINGS
-            flags.append(vf)
-    rows = []
-    for i, line in enumerate(text.splitlines()):
-        parts = line.split(None, 5)
-        lo, hi = (int(x, 16) for x in parts[0].split("-"))
-        off, ino = int(parts[2], 16), int(parts[4])
-        # the offset as "file position of address 0": constant along a contiguous mapping
-        base = off - lo if ino else off
-        rows.append([lo, hi, parts[1], parts[3], ino, parts[5].strip() if len(parts) > 5 else "",
-                     base, flags[i] if i < len(flags) else None])
-    return _coalesce({"maps": rows})["maps"]
+def vmflags(machine, maps_path: str) -> list[tuple[str, str]]:
+    """(range, VmFlags line) of each VMA of the process whose /proc/PID/maps is
+    ``maps_path``: the vm_flags a process sees in smaps beyond the maps permissions (locking,
+    advice, VM_ACCOUNT's "ac", ...). Rendered as smaps renders them (render_vmflags) but
+    without smaps' page walk, which would cost more than the step it follows; the rest of
+    smaps (Rss, Pss, ...) depends on a design's structures and is not compared."""
+    task = machine.kernel.tasks.get(int(maps_path.split("/")[2]))
+    if task is None or not task.alive:
+        return []
+    soft_dirty = machine.config.soft_dirty
+    return [(f"{v.vm_start:x}-{v.vm_end:x}", render_vmflags(v.vm_flags, soft_dirty=soft_dirty).strip())
+            for v in task.mm.vmas]
 
 
 class Lockstep:
@@ -175,18 +146,19 @@ class LockstepMachine(Lockstep):
         super().__init__([v[0] for v in variants], [vmlab.Machine(**kw) for _, kw in variants])
 
     def procfs(self, path: str) -> str:
-        """The first design's text; /proc/PID/maps must be the same on all, up to the VMA
-        boundaries that only merge rules tied to anon_vma decide (see `maps_layout`)."""
+        """The first design's text; /proc/PID/maps must be the same on all, and so must the
+        VmFlags of every VMA (`vmflags`)."""
         texts = [m.procfs(path) for m in self._targets]
         if path.endswith("/maps"):
-            layouts = {}
-            for label, m, t in zip(self._labels[1:], self._targets[1:], texts[1:]):
-                if t == texts[0]:
-                    continue
-                if not layouts:
-                    layouts[0] = maps_layout(texts[0], self._targets[0], path)
-                assert maps_layout(t, m, path) == layouts[0], (
+            for label, t in zip(self._labels[1:], texts[1:]):
+                assert t == texts[0], (
                     f"{path} differs: [{self._labels[0]}]\n{texts[0]}\n--- [{label}]\n{t}")
+            if len(self._targets) > 1:
+                flags = [vmflags(m, path) for m in self._targets]
+                for label, fl in zip(self._labels[1:], flags[1:]):
+                    assert fl == flags[0], (
+                        f"{path[:-len('maps')]}smaps VmFlags differ: [{self._labels[0]}] "
+                        f"{flags[0]}\n--- [{label}] {fl}")
         return texts[0]
 
     def check(self) -> None:

@@ -8,8 +8,9 @@ the signals, the VMA layout and flags it sees. Each test runs on every design in
 these tests are about every design); the designs that still disagree are marked
 ``xfail(strict=True, reason="design X bug: ...")``, so the mark must be removed when the
 design is fixed (the test then passes there and the strict xfail reports it). While a test
-here is open, the lockstep profiles steer around the difference it shows (DESIGN_FINDINGS in
-tests/test_stateful_designs.py); remove the name there when no design is marked any more.
+here is open, the lockstep profiles may steer around the difference it shows (a DESIGN_FINDINGS
+set in tests/test_stateful_designs.py, see its docstring); remove that when no design is marked
+any more. A fixed finding stays here, unmarked, as a regression test; none is open now.
 """
 
 from __future__ import annotations
@@ -41,11 +42,7 @@ def _vmflags(m, pid: int, lo: int, hi: int) -> list[tuple[int, int, set[str]]]:
     return out
 
 
-@pytest.mark.parametrize("name", _designs({
-    d: (f"design {d} bug: a fork child's brk extension merges into the faulted heap VMA, so "
-        "mprotect(PROT_NONE) of it keeps VM_ACCOUNT ('ac'); linux drops it for an anonymous "
-        "VMA without anon_vma")
-    for d in ("anonmm", "vmscan22")}))
+@pytest.mark.parametrize("name", _designs({}))       # fixed everywhere; kept as a regression test
 def test_mprotect_readonly_unaccounts_range_linux_sees_without_anon_vma(name):
     """mprotect() to a non-writable protection drops VM_ACCOUNT from an anonymous range Linux
     sees without an anon_vma, whatever VMA a design keeps it in.
@@ -57,9 +54,13 @@ def test_mprotect_readonly_unaccounts_range_linux_sees_without_anon_vma(name):
     neighbour whose anon_vma_chain is not singular); that VMA has no anon_vma, so
     mprotect(PROT_NONE) over it leaves smaps VmFlags without "ac". Host (Linux 6.18, a C
     probe doing these calls with brk/sbrk): the extension's VmFlags are "mr mw me", the old
-    heap's "rd wr mr mw me ac". A design without anon_vma (anonmm, vmscan22) has merged the
-    extension into the faulted heap VMA and keeps "ac" — a semantic difference (smaps VmFlags
-    and the commit charge), not only a VMA boundary.
+    heap's "rd wr mr mw me ac".
+
+    Found by the cross-design profile on anonmm and vmscan22, which then kept only a per-VMA
+    "has anonymous pages" flag and merged VMAs on flags and offset alone: the extension joined
+    the faulted heap VMA and kept "ac" (smaps VmFlags and the commit charge differed, not only
+    a VMA boundary). Fixed by having them keep Linux's anon_vma objects as merge tags, as
+    ptechains and bsd do (docs/designs.md).
     """
     m = vmlab.Machine(ram="32M", design=name)
     p = m.spawn()

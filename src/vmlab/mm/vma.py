@@ -14,8 +14,10 @@ Fields (tags: (c) constant while the VMA exists, (o) owned by kernel/, (d) desig
     vm_file            the backing object for file and shared-anonymous mappings (a shmem
                        inode for MAP_SHARED|MAP_ANONYMOUS), None for private anonymous (c)
     vm_mm              the address space owning the VMA (c)
-    anon_vma, anon_vma_chain   the linux design's reverse-map anchors (d); other designs keep
-                       their per-VMA state in ``design_state`` (d)
+    anon_vma, anon_vma_chain   the linux design's reverse-map anchors (d); every other design
+                       keeps them too, if only as merge tags (VMA merges follow Linux's
+                       anon_vma rules everywhere), and any per-VMA state of its own in
+                       ``design_state`` (bsd's map entries) (d)
     special_name       the name a special mapping shows in maps ([vvar], [vdso]) (c)
 
 A VMA never spans two backing objects and never straddles an unmapped hole; the VMA tree keeps

@@ -112,7 +112,6 @@ def test_mprotect_unfaulted_left_faulted_right(machine, carve):
 
 
 # --- fork ---------------------------------------------------------------------------------------------
-@pytest.mark.structural                # anon_vma merge rules: VMA boundaries are linux's
 def test_forked_target_vma(machine, carve):
     """forked_target_vma: in the child, a faulted VMA inherited from the parent (every page
     un-COWed) does not merge with a new adjacent mapping."""
@@ -126,7 +125,6 @@ def test_forked_target_vma(machine, carve):
     assert vma(machine, child, ptr) == (ptr, ptr + 5 * P)
 
 
-@pytest.mark.structural                # anon_vma merge rules: VMA boundaries are linux's
 def test_forked_source_vma(machine, carve):
     """forked_source_vma: in the child, an RWX mapping next to the inherited faulted VMA does
     not merge with it, not even after mprotect makes the inherited VMA RWX too."""
@@ -255,7 +253,6 @@ def maybe_fork(p, forked):
     return p.fork() if forked else p
 
 
-@pytest.mark.structural                # anon_vma merge rules: VMA boundaries are linux's
 @pytest.mark.parametrize("forked", FORKED, ids=FORK_IDS)
 def test_mremap_faulted_to_unfaulted_prev(machine, carve, forked):
     """mremap_faulted_to_unfaulted_prev: faulted A moved away, unfaulted B mapped where A's
@@ -271,7 +268,6 @@ def test_mremap_faulted_to_unfaulted_prev(machine, carve, forked):
     assert vma(machine, q, ptr_b) == (ptr_b, ptr_b + (3 if forked else 6) * P)
 
 
-@pytest.mark.structural                # anon_vma merge rules: VMA boundaries are linux's
 @pytest.mark.parametrize("forked", FORKED, ids=FORK_IDS)
 def test_mremap_faulted_to_unfaulted_next(machine, carve, forked):
     """mremap_faulted_to_unfaulted_next: faulted A moved back with MREMAP_DONTUNMAP right
@@ -287,7 +283,6 @@ def test_mremap_faulted_to_unfaulted_next(machine, carve, forked):
     assert vma(machine, q, ptr_a) == (ptr_a, ptr_a + (3 if forked else 6) * P)
 
 
-@pytest.mark.structural                # anon_vma merge rules: VMA boundaries are linux's
 @pytest.mark.parametrize("forked", FORKED, ids=FORK_IDS)
 def test_mremap_faulted_to_unfaulted_prev_unfaulted_next(machine, carve, forked):
     """mremap_faulted_to_unfaulted_prev_unfaulted_next: faulted B moved with MREMAP_DONTUNMAP
@@ -307,7 +302,6 @@ def test_mremap_faulted_to_unfaulted_prev_unfaulted_next(machine, carve, forked)
         assert vma(machine, q, ptr_b) == (ptr_b, ptr_b + 3 * P)
 
 
-@pytest.mark.structural                # anon_vma merge rules: VMA boundaries are linux's
 @pytest.mark.parametrize("forked", FORKED, ids=FORK_IDS)
 def test_mremap_faulted_to_unfaulted_prev_faulted_next(machine, carve, forked):
     """mremap_faulted_to_unfaulted_prev_faulted_next: B (split from faulted BC) moved back

@@ -16,14 +16,25 @@ design's; this package overrides only the anchor:
                   are using to label the page, since other forked children will continue to use
                   the original offset". For COW copies in a private file mapping it is the file
                   offset, as in Linux.
-  per VMA         only whether the VMA may hold anonymous pages (anon_prepare sets it); there is
-                  no per-VMA structure to allocate, link at fork, or keep compatible when merging,
-                  so VMAs merge whenever pgoff and flags allow.
+  per VMA         nothing of the design's own: only whether the VMA may hold anonymous pages
+                  (vma_has_anon, Linux's "vma->anon_vma != NULL"), which fork's vma_needs_copy
+                  and the walk below read.
   rmap walk       for each mm of the family: look the address up directly (one step), then try
                   every VMA of that mm whose pgoff does not match its address (moved by mremap,
-                  or a private file mapping: one step each). Cost grows with the family: a page
-                  COWed by one child still makes reclaim visit every mm forked from the same
-                  program — the weakness anon_vma was built to fix.
+                  or a private file mapping: one step each); VMAs that may hold no anonymous
+                  page are passed over. Cost grows with the family: a page COWed by one child
+                  still makes reclaim visit every mm forked from the same program — the
+                  weakness anon_vma was built to fix.
+
+VMA merging: the shared VMA layer asks the design whether two VMAs' anonymous pages are
+compatible (is_mergeable_anon_vma). Hugh's anonmm had no anon_vma and merged anonymous VMAs on
+flags and offset alone, but vmlab keeps Linux 6.x's anon_vma objects (LinuxDesign's, through
+self.avs) as merge tags so that every design shows the same /proc/PID/maps and smaps VmFlags
+(mprotect drops VM_ACCOUNT from an anonymous VMA without an anon_vma). Only the VMA-level hooks
+use them: an anonymous page records the family, never an anon_vma (anon_prepare,
+anon_owner_shared, anon_reuse below); the walk reads only whether a VMA has one (the "may hold
+anonymous pages" bit above), never the objects or their chains; metadata() does not count
+them, as in ptechains and bsd.
 
 Historical anonmm differences (docs/designs.md): Hugh's anonmm refused to move pages that
 were shared with another mm in mremap (it copied them instead); here mremap keeps the original
@@ -38,7 +49,6 @@ import numpy as np
 
 from ...hw import pte as P
 from ...hw.frames import PG_anon, ZERO_PFN
-from ..anonflag import AnonFlagAnchor
 from ..base import Mapping
 from ..linux import LinuxDesign
 
@@ -61,7 +71,7 @@ class MMFamily:
         return f"<mm_family {self.id} mms={len(self.mms)}>"
 
 
-class AnonMMDesign(AnonFlagAnchor, LinuxDesign):
+class AnonMMDesign(LinuxDesign):
     name = "anonmm"
     description = "anonmm (Dickins 2004, Tweedie's mm_family): one rmap anchor per exec, walks every forked mm"
 
@@ -96,9 +106,19 @@ class AnonMMDesign(AnonFlagAnchor, LinuxDesign):
     def _family(vma) -> MMFamily:
         return vma.vm_mm.design_state
 
-    def anon_anchor_id(self, vma) -> int:
-        """A new anonymous page records the family (anonflag.py keeps the per-VMA flag)."""
+    def anon_prepare(self, vma) -> int:
+        """The VMA gets the anon_vma Linux would give it (a merge tag only); a new anonymous
+        page records the family."""
+        self.avs.prepare(vma)
         return self._family(vma).id
+
+    def anon_owner_shared(self, vma) -> int:
+        """A page shared beyond this VMA (swap-in) records the family too: one anchor for all."""
+        return self.anon_prepare(vma)
+
+    def anon_reuse(self, vma, pfns) -> None:
+        """A page reused in place keeps its family (no folio_move_anon_rmap: the anchor is not
+        per VMA)."""
 
     # --- reverse map ---------------------------------------------------------------------------------
     def rmap_walk(self, pfn: int) -> Iterator[Mapping]:
@@ -113,11 +133,11 @@ class AnonMMDesign(AnonFlagAnchor, LinuxDesign):
         for mm in list(fam.mms):
             self.stats.add("rmap_steps")                  # find_vma(mm, original address)
             direct = mm.vmas.lookup(index << 12)
-            if (direct is not None and direct.design_state
+            if (direct is not None and self.vma_has_anon(direct)
                     and direct.vm_pgoff <= index < direct.vm_pgoff + direct.pages()):
                 yield Mapping(mm, direct, direct.addr_of_index(index))
             for vma in mm.vmas:
-                if vma is direct or not vma.design_state or vma.vm_pgoff == vma.vm_start >> 12:
+                if vma is direct or not self.vma_has_anon(vma) or vma.vm_pgoff == vma.vm_start >> 12:
                     continue
                 self.stats.add("rmap_steps")              # a VMA whose offset is not its address
                 if vma.vm_pgoff <= index < vma.vm_pgoff + vma.pages():
@@ -125,8 +145,9 @@ class AnonMMDesign(AnonFlagAnchor, LinuxDesign):
 
     def check(self, mms: list) -> list[str]:
         """Every present anon PTE maps a page of its mm's family at the VMA's linear index,
-        from a VMA marked as holding anon pages; family membership matches the live mms."""
-        out: list[str] = []
+        from a VMA that has an anon_vma (vma_has_anon, which the walk relies on); family
+        membership matches the live mms. Plus the anon_vma merge tags' own invariants."""
+        out: list[str] = self.check_anon_vmas(mms)
         f = self.frames
         members = {}
         for fam in self.families.values():
@@ -151,8 +172,8 @@ class AnonMMDesign(AnonFlagAnchor, LinuxDesign):
                     anon = (f.flags[pfn] & _U32(PG_anon)) != 0
                     if not anon.any():
                         continue
-                    if not vma.design_state:
-                        out.append(f"anonmm: VMA {vma.vm_start:#x} maps anon pages but is not marked")
+                    if not self.vma_has_anon(vma):
+                        out.append(f"anonmm: VMA {vma.vm_start:#x} maps anon pages but has no anon_vma")
                     slots, pfn = slots[anon], pfn[anon]
                     addr = a + (slots.astype(np.int64) << 12)
                     want = vma.vm_pgoff + ((addr - vma.vm_start) >> 12)
@@ -171,5 +192,6 @@ class AnonMMDesign(AnonFlagAnchor, LinuxDesign):
         return out
 
     def metadata(self) -> dict[str, int]:
+        """The families and each mm's link; the anon_vma merge tags are not the design's."""
         nmm = sum(len(fam.mms) for fam in self.families.values())
         return {"mm_family": len(self.families) * MM_FAMILY_BYTES, "mm_family_links": nmm * MM_LINK_BYTES}

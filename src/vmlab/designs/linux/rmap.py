@@ -8,7 +8,8 @@ the same over the object's i_mmap.
 check() verifies the property reclaim depends on: every present PTE mapping an anonymous page
 sits in a VMA linked (through its anon_vma_chain) to the page's anon_vma, at exactly
 vma_address(vma, page->index). That is "rmap finds every PTE", without walking per page.
-It also recounts the anon_vma bookkeeping (num_active_vmas, AVC symmetry).
+It also recounts the anon_vma bookkeeping (num_active_vmas, AVC symmetry): check_anon_vmas(),
+which anonmm and vmscan22 (anon_vmas as merge tags only, pages recording something else) run alone.
 """
 
 from __future__ import annotations
@@ -41,20 +42,12 @@ class Rmap:
                 yield Mapping(vma.vm_mm, vma, vma.addr_of_index(index))
 
     def check(self, mms: list) -> list[str]:
-        out: list[str] = []
+        """The anon_vma bookkeeping (check_anon_vmas), and every present anonymous PTE
+        reachable from its page's anon_vma at vma_address(vma, page->index)."""
+        out = self.check_anon_vmas(mms)
         f = self.frames
-        active: dict[int, int] = {}
         for mm in mms:
             for vma in mm.vmas:
-                if vma.anon_vma is not None:
-                    active[vma.anon_vma.id] = active.get(vma.anon_vma.id, 0) + 1
-                    if vma.anon_vma.id not in self.avs.live:
-                        out.append(f"rmap: VMA {vma.vm_start:#x} points at a freed anon_vma")
-                    if not any(avc.anon_vma is vma.anon_vma for avc in vma.anon_vma_chain):
-                        out.append(f"rmap: VMA {vma.vm_start:#x} is not on its own anon_vma's chain")
-                for avc in vma.anon_vma_chain:
-                    if avc.vma is not vma or avc not in avc.anon_vma.avcs:
-                        out.append(f"rmap: broken anon_vma_chain entry on VMA {vma.vm_start:#x}")
                 ids = np.array([avc.anon_vma.id for avc in vma.anon_vma_chain], np.int64)
                 for _row, _lo, a, slots, pfn in self.pt.mapped_pages(mm.pgd, vma.vm_start, vma.vm_end):
                     anon = (f.flags[pfn] & _U32(PG_anon)) != 0
@@ -69,6 +62,26 @@ class Rmap:
                         out.append(f"rmap: anon pfn {int(pfn[k])} at {int(addr[k]):#x} is not reachable "
                                    f"(index {int(f.index[pfn[k]])} want {int(want_index[k])}, anon_vma "
                                    f"{int(f.mapping[pfn[k]])} not in chain {ids.tolist()})")
+        return out
+
+    def check_anon_vmas(self, mms: list) -> list[str]:
+        """The anon_vma objects' own invariants, whatever anonymous pages record: each VMA's
+        anon_vma is live and on its own chain, AVCs are linked both ways, num_active_vmas
+        recounts. anonmm and vmscan22, which keep anon_vmas only as merge tags and whose
+        anonymous pages do not record one, run this part alone."""
+        out: list[str] = []
+        active: dict[int, int] = {}
+        for mm in mms:
+            for vma in mm.vmas:
+                if vma.anon_vma is not None:
+                    active[vma.anon_vma.id] = active.get(vma.anon_vma.id, 0) + 1
+                    if vma.anon_vma.id not in self.avs.live:
+                        out.append(f"rmap: VMA {vma.vm_start:#x} points at a freed anon_vma")
+                    if not any(avc.anon_vma is vma.anon_vma for avc in vma.anon_vma_chain):
+                        out.append(f"rmap: VMA {vma.vm_start:#x} is not on its own anon_vma's chain")
+                for avc in vma.anon_vma_chain:
+                    if avc.vma is not vma or avc not in avc.anon_vma.avcs:
+                        out.append(f"rmap: broken anon_vma_chain entry on VMA {vma.vm_start:#x}")
         for av in self.avs.live.values():
             if active.get(av.id, 0) != av.num_active_vmas:
                 out.append(f"rmap: anon_vma {av.id} num_active_vmas {av.num_active_vmas} "
@@ -76,6 +89,4 @@ class Rmap:
             for avc in av.avcs:
                 if avc not in avc.vma.anon_vma_chain:
                     out.append(f"rmap: anon_vma {av.id} has an AVC its VMA does not")
-            if not av.avcs and av.refcount and av.root is av and av.num_children <= 1:
-                pass
         return out

@@ -17,10 +17,16 @@ files — is Linux 6's, so that semantics are identical):
   reverse map     none. rmap_walk() finds nothing for any page; anonymous pages record no
                   anchor (page->mapping is empty). Reclaim's LRU scan leaves mapped pages
                   alone (reclaim_unmaps_by_rmap = False); scan_page_tables() unmaps them.
-                  Per VMA only a flag remains: "may hold anonymous pages" (designs/
-                  anonflag.py, shared with anonmm), which fork needs to decide whether to
-                  copy PTEs (vma_needs_copy) — Linux 2.2 copied every VMA's PTEs; copying
-                  where Linux 6 does keeps Rss after fork the same.
+                  Per VMA only "may hold anonymous pages" is read (vma_has_anon), by fork
+                  to decide whether to copy PTEs (vma_needs_copy) — Linux 2.2 copied every
+                  VMA's PTEs; copying where Linux 6 does keeps Rss after fork the same.
+  VMA merging     2.2 had no anon_vma and merged anonymous VMAs on flags and offset alone;
+                  vmlab keeps Linux 6.x's anon_vma objects (LinuxDesign's, self.avs) as merge
+                  tags so that /proc/PID/maps and smaps VmFlags (mprotect drops VM_ACCOUNT
+                  from an anonymous VMA without an anon_vma) are Linux's on every design, as
+                  ptechains and bsd do. Anonymous pages never record one (anon_prepare,
+                  anon_owner_shared, anon_reuse below), reclaim never reads them (the
+                  page-table scan needs no anchor), and metadata() does not count them.
   file pages      also unmapped only by the page-table scan, as in 2.2 (whose i_mmap served
                   truncate, not reclaim). i_mmap is still used where an *object* must reach
                   its mappings: truncate, hole punch (MADV_REMOVE), msync's page_mkclean.
@@ -47,7 +53,6 @@ import numpy as np
 
 from ...hw import pte as P
 from ...hw.frames import PG_anon, PG_lru, PG_mlocked, PG_referenced, PG_unevictable, ZERO_PFN
-from ..anonflag import AnonFlagAnchor
 from ..base import Mapping
 from ..linux import LinuxDesign
 from .swapanon import SwapAnon, SwapAnonObject
@@ -57,7 +62,7 @@ _U32 = np.uint32
 SWAP_CURSOR_BYTES = 16       # 2.2's task_struct swap_address + swap_cnt (two longs)
 
 
-class Vmscan22Design(SwapOut, SwapAnon, AnonFlagAnchor, LinuxDesign):
+class Vmscan22Design(SwapOut, SwapAnon, LinuxDesign):
     name = "vmscan22"
     description = ("Linux 2.2: no reverse map, reclaim scans page tables (swap_out); shared "
                    "anonymous memory in a writable swap cache (Plumb 1997)")
@@ -80,6 +85,19 @@ class Vmscan22Design(SwapOut, SwapAnon, AnonFlagAnchor, LinuxDesign):
 
     def mm_exit(self, mm) -> None:
         self.mms.remove(mm)
+
+    # --- the anonymous anchor: none ------------------------------------------------------------------
+    def anon_prepare(self, vma) -> int:
+        """The VMA gets the anon_vma Linux would give it (a merge tag only); a new anonymous
+        page records no anchor (-1)."""
+        self.avs.prepare(vma)
+        return -1
+
+    def anon_owner_shared(self, vma) -> int:
+        return self.anon_prepare(vma)
+
+    def anon_reuse(self, vma, pfns) -> None:
+        """A page reused in place still records nothing (no folio_move_anon_rmap)."""
 
     # --- faults -------------------------------------------------------------------------------------
     def fault(self, mm, vma, row: int, idx: np.ndarray, base: int, write: bool) -> None:
@@ -122,10 +140,11 @@ class Vmscan22Design(SwapOut, SwapAnon, AnonFlagAnchor, LinuxDesign):
 
     # --- self-check and costs ------------------------------------------------------------------
     def check(self, mms: list) -> list[str]:
-        """The cursor list is the live mms; every present anonymous PTE sits in a VMA flagged
-        as holding anonymous pages and its page names no anchor; the shared anonymous objects
-        are consistent (swapanon.py)."""
-        out: list[str] = []
+        """The cursor list is the live mms; every present anonymous PTE sits in a VMA that has
+        an anon_vma (vma_has_anon, which fork's vma_needs_copy relies on) and its page names no
+        anchor; the shared anonymous objects are consistent (swapanon.py). Plus the anon_vma
+        merge tags' own invariants."""
+        out: list[str] = self.check_anon_vmas(mms)
         f = self.frames
         live = {id(mm) for mm in mms}
         mine = {id(mm) for mm in self.mms}
@@ -144,13 +163,15 @@ class Vmscan22Design(SwapOut, SwapAnon, AnonFlagAnchor, LinuxDesign):
                     pfn = P.np_pfn(vals[pres])
                     pfn = pfn[pfn != ZERO_PFN]
                     anon = (f.flags[pfn] & _U32(PG_anon)) != 0
-                    if anon.any() and not vma.design_state:
-                        out.append(f"vmscan22: VMA {vma.vm_start:#x} maps anon pages but is not flagged")
+                    if anon.any() and not self.vma_has_anon(vma):
+                        out.append(f"vmscan22: VMA {vma.vm_start:#x} maps anon pages but has no anon_vma")
                     if (f.mapping[pfn[anon]] != -1).any():
                         out.append(f"vmscan22: an anon page in VMA {vma.vm_start:#x} names an anchor")
         return out + self.check_swap_anon(mms)
 
     def metadata(self) -> dict[str, int]:
+        """The swap_out cursors and the shared anonymous objects; the anon_vma merge tags are
+        not the design's."""
         out = {"swap_out cursors": len(self.mms) * SWAP_CURSOR_BYTES}
         out.update(self.swap_anon_metadata())
         return out
