@@ -7,7 +7,7 @@ What is verified, from first principles:
                 table row in use is reachable from exactly the mms that count it (as many
                 upper entries point at it as its row_refs says); per mm,
                 nr_ptes / nr_pmds / nr_puds equal the tables found by walking; the pool's
-                table count and PG_pgtable frames agree
+                table count and PG_pgtable frames agree; every free row is zero
   mapcount      each frame's mapcount equals the number of PTEs, in all processes, that map it
                 (a PTE in a table several mms share counts once; their RSS counts it in each)
   refcount      each frame's non-mapping references equal its holders: the page cache of a
@@ -162,6 +162,11 @@ def collect_violations(machine) -> list[str]:
         elif rows_seen[r] != pt.row_refs[r]:
             out.append(f"page tables: row {r} (level {pt.row_level[r]}) has row_refs "
                        f"{int(pt.row_refs[r])} but {rows_seen[r]} upper entries point at it")
+    free_rows = pt.free_rows()
+    if len(free_rows) and pt.rows[free_rows].any():
+        dirty = free_rows[pt.rows[free_rows].any(axis=1)]
+        out.append(f"page tables: free row {int(dirty[0])} is not zero "
+                   f"({len(dirty)} free rows with entries)")
     pgtable_frames = int(((f.flags & _U32(PG_pgtable)) != 0).sum())
     if pgtable_frames != pt.ntables:
         out.append(f"page tables: {pgtable_frames} PG_pgtable frames for {pt.ntables} tables")

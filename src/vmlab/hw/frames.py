@@ -12,7 +12,9 @@ Fields, each a numpy array of length ``nframes`` (tags as in FreeBSD's vm_object
                       ``refcount + mapcount``; we keep the two apart so fork and zap move one
                       counter, not two. page_count() gives Linux's number.
     mapcount  int32   number of PTEs mapping the frame, 0 when unmapped (Linux stores it
-                      minus one) (d: recounted from page tables)
+                      minus one) (d: recounted from page tables). flags and mapcount are
+                      the two halves of one uint64 ``word`` per frame, so a pass that moves
+                      both (fork) touches each frame once.
     mapping   int32   owner id (an anon_vma, shmem object or file) in ``owners``, -1 none (o)
     index     int64   page->index: the page offset within its owner (o)
     private   uint64  page->private / folio->swap: the swap entry while in the swap cache;
@@ -136,9 +138,15 @@ class FrameTable:
             raise ValueError(f"FrameTable: need at least 16 frames of RAM, got {nframes}")
         n = nframes
         self.nframes = n
-        self.flags = np.zeros(n, np.uint32)
+        # flags and mapcount share one little-endian 64-bit word per frame (flags the low
+        # half, mapcount the high half): fork's per-page update (mapcount +1, PageAnonExclusive
+        # cleared) is then one gather and one scatter of ``word`` instead of two of each.
+        # ``flags`` and ``mapcount`` are strided views of the same memory.
+        rec = np.zeros(n, np.dtype([("flags", "<u4"), ("mapcount", "<i4")]))
+        self.word = rec.view("<u8")
+        self.flags = rec["flags"]
         self.refcount = np.zeros(n, np.int32)
-        self.mapcount = np.zeros(n, np.int32)
+        self.mapcount = rec["mapcount"]
         self.mapping = np.full(n, -1, np.int32)
         self.index = np.zeros(n, np.int64)
         self.private = np.zeros(n, np.uint64)
@@ -257,9 +265,8 @@ class FrameTable:
         return bool(self.flags[pfn] & PG_buddy)
 
     def nbytes(self) -> int:
-        return sum(a.nbytes for a in (self.flags, self.refcount, self.mapcount, self.mapping,
-                                      self.index, self.private, self.content, self.lru_seq,
-                                      self.free_stack))
+        return sum(a.nbytes for a in (self.word, self.refcount, self.mapping, self.index,
+                                      self.private, self.content, self.lru_seq, self.free_stack))
 
     def check(self) -> list[str]:
         """The allocator's own invariants: the free stack and PG_buddy agree."""

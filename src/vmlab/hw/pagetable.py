@@ -50,6 +50,9 @@ class PageTables:
     Fields: ``rows`` (o) the tables; ``row_pfn`` (c per allocation) backing frame of each row,
     -1 when the row is free; ``row_level`` (c) 1..4; ``row_refs`` (o) how many upper entries
     point at the row (1 normally; more when a design shares tables); ``ntables`` (d) rows in use.
+
+    A free row is all zeros: free_table() takes back only empty tables and new rows are
+    zeroed, so allocating a table never clears it (check() verifies this).
     """
 
     def __init__(self, frames: FrameTable, capacity: int = 64):
@@ -82,8 +85,7 @@ class PageTables:
         pfn = self.frames.alloc(content=0)
         if not self._free_rows:
             self._grow()
-        row = self._free_rows.pop()
-        self.rows[row] = 0
+        row = self._free_rows.pop()                       # already zero (see the class)
         self.row_pfn[row] = pfn
         self.row_level[row] = level
         self.row_refs[row] = 1
@@ -94,6 +96,10 @@ class PageTables:
             f = _ACCT_FIELD[level]
             setattr(acct, f, getattr(acct, f) + 1)
         return row
+
+    def free_rows(self) -> np.ndarray:
+        """The rows not in use (for check())."""
+        return np.array(self._free_rows, dtype=np.intp)
 
     def free_table(self, row: int, acct=None) -> None:
         """pte_free() & co.: give the table's frame back. The table must be empty."""
@@ -317,8 +323,10 @@ class PageTables:
         pfns = self.frames.alloc_many(n)
         if len(self._free_rows) < n:
             self._grow(n - len(self._free_rows))
-        rows = np.array([self._free_rows.pop() for _ in range(n)], dtype=np.intp)
-        self.rows[rows] = 0
+        # the n rows n pops would give, in ascending order: a batch's order is free, and
+        # consecutive ascending rows let fork work on views instead of gathered copies
+        rows = np.sort(np.array(self._free_rows[-n:], dtype=np.intp))
+        del self._free_rows[-n:]                           # already zero (see the class)
         self.row_pfn[rows] = pfns
         self.row_level[rows] = level
         self.row_refs[rows] = 1

@@ -25,11 +25,13 @@ import numpy as np
 
 from ...hw import pte as P
 from ...hw.frames import PG_anon_exclusive, ZERO_PFN
-from ...mm.mm_struct import MM_ANONPAGES
+from ...mm.mm_struct import MM_ANONPAGES, MM_SWAPENTS
 from ...mm.vmflags import VM_MAYBE_GUARD, VM_MIXEDMAP, VM_PFNMAP, VM_SHARED, VM_UFFD_WP, VM_WIPEONFORK
 
-_U32 = np.uint32
 _U64 = np.uint64
+# in FrameTable.word, flags are the low 32 bits and mapcount the high 32 bits
+_MAPCOUNT_ONE = _U64(1 << 32)
+_NOT_EXCLUSIVE = _U64(~PG_anon_exclusive & 0xFFFFFFFFFFFFFFFF)
 
 
 class Fork:
@@ -78,18 +80,37 @@ class Fork:
         cow = vma.is_cow_mapping()
         shared = bool(vma.vm_flags & VM_SHARED)
         anon_only = vma.vm_file is None          # private anonymous: every real page is anon
+        # With no swap entry in the parent (its MM_SWAPENTS counter, which check() recounts)
+        # and no marker possible in this VMA, every non-empty PTE is present.
+        no_swap = pmm.rss[MM_SWAPENTS] == 0 and not vma.vm_flags & (VM_MAYBE_GUARD | VM_UFFD_WP)
         for pr, sl, k in self.pt.groups(prows, plo, phi):
-            self._copy_block(cmm, pr, crows[k], sl, cow, shared, anon_only)
+            cr = crows[k]
+            for a, b in _runs(pr, cr):
+                self._copy_block(cmm, pr[a:b], cr[a:b], sl, cow, shared, anon_only, no_swap)
 
     def _copy_block(self, cmm, prow: np.ndarray, crow: np.ndarray, sl: slice, cow: bool,
-                    shared: bool, anon_only: bool = False) -> None:
-        """copy_pte_range() over a block of tables at once (the hot path of fork)."""
+                    shared: bool, anon_only: bool = False, no_swap: bool = False) -> None:
+        """copy_pte_range() over a block of tables at once (the hot path of fork).
+
+        When the parent's tables are consecutive rows the block is a view and the parent's
+        PTEs change in place; otherwise it is a copy written back at the end. Either way the
+        parent's PTEs end up the same. ``no_swap``: the block holds no swap entry or marker,
+        so an empty PTE is the only kind that is not present; its pfn reads as 0, which is the
+        zero page's, and both are skipped together.
+        """
         f = self.frames
-        block = self.pt.rows[prow, sl]                     # a copy, (ntables, width)
+        rows = self.pt.rows
+        ps = _row_slice(prow)
+        block = rows[prow, sl] if ps is None else rows[ps, sl]
         flat = block.reshape(-1)
-        present = (flat & P.NP_PRESENT_ANY) != 0
-        npresent = int(np.count_nonzero(present))
+        inplace = np.may_share_memory(flat, rows)      # a view of the parent's tables
         parent_changed = False
+        if no_swap:
+            present = None                        # every non-empty PTE
+            npresent = flat.size
+        else:
+            present = (flat & P.NP_PRESENT_ANY) != 0
+            npresent = int(np.count_nonzero(present))
         if npresent != flat.size:
             other = (flat != 0) & ~present
             if other.any():
@@ -98,21 +119,16 @@ class Fork:
                     parent_changed = self._fork_swap_entries(cmm, flat, swap)
         if npresent:
             pv = flat if npresent == flat.size else flat[present]
-            pfn = pv.view(np.int64) >> 12             # in place below: no astype copy
+            pfn = pv.view(np.int64) >> 12             # a new array: pv is not changed
             pfn &= (1 << P.PFN_BITS) - 1
-            if (pfn == ZERO_PFN).any():
-                pfn = pfn[pfn != ZERO_PFN]
+            # folio_try_dup_anon_rmap_pte / folio_dup_file_rmap_pte: mapcount +1, and the
+            # page is no longer exclusive to one process (the flag only exists on anon pages)
+            pfn = _dup_rmap(f.word, pfn)
             if len(pfn):
-                # folio_try_dup_anon_rmap_pte / folio_dup_file_rmap_pte: mapcount +1, and the
-                # page is no longer exclusive to one process (the flag only exists on anon pages)
-                f.mapcount[pfn] += 1
-                fl = f.flags[pfn]
                 if anon_only:
                     cmm.rss[MM_ANONPAGES] += len(pfn)
                 else:
-                    self.rss_add(cmm, pfn, +1, flags=fl)
-                fl &= _U32(~PG_anon_exclusive & 0xFFFFFFFF)
-                f.flags[pfn] = fl
+                    self.rss_add(cmm, pfn, +1)
                 self.stats.add("ptes_copied_fork", len(pfn))
             if cow:
                 if npresent == flat.size:
@@ -120,10 +136,89 @@ class Fork:
                 else:
                     flat[present] = pv & P.NP_NOT_RW
                 parent_changed = True
-        if parent_changed:
-            self.pt.rows[prow, sl] = block
+        if parent_changed and not inplace:
+            rows[prow, sl] = block
         # the child's copy: old (and clean for shared mappings). Bits 5 and 6 are always 0 in
         # swap PTEs and markers, so they can be cleared without looking.
         mask = P.NP_NOT_ACCESSED & (P.NP_NOT_DIRTY if shared else np.uint64(0xFFFFFFFFFFFFFFFF))
-        np.bitwise_and(block, mask, out=block)
-        self.pt.rows[crow, sl] = block
+        cs = _row_slice(crow)
+        if cs is None:
+            rows[crow, sl] = block & mask
+        else:
+            np.bitwise_and(block, mask, out=rows[cs, sl])
+
+
+_RUN_MIN = 1024         # below this many pages the plain gather/scatter is as cheap
+
+
+def _dup_rmap(word: np.ndarray, pfn: np.ndarray) -> np.ndarray:
+    """Mapcount +1 and PG_anon_exclusive cleared in the flags|mapcount ``word`` of each frame
+    in ``pfn`` (the pfns of a block's PTEs, in address order). Pfn 0, the zero page or an
+    empty PTE, is skipped. Returns the pfns that were counted.
+
+    Like folio_pte_batch() in copy_present_ptes(), consecutive frames are done in one go:
+    when the pfns ascend (memory faulted in order gets ascending frames from the allocator)
+    the frames between the first and the last are updated as one slice, and the few in the
+    gaps, frames the block does not map, are put back as they were. Otherwise it is one
+    gather and one scatter.
+    """
+    if len(pfn) >= _RUN_MIN:
+        d = np.diff(pfn)
+        b = np.flatnonzero(d != 1)                # where a run of consecutive frames breaks
+        if len(b) <= len(pfn) // 8 and (d[b] > 0).all():
+            # strictly ascending (d is 1 everywhere else), so distinct; a 0 can only be first
+            if pfn[0] == ZERO_PFN:
+                pfn, d, b = pfn[1:], d[1:], b[b > 0] - 1
+            lo, hi = int(pfn[0]), int(pfn[-1]) + 1
+            ngaps = hi - lo - len(pfn)
+            if ngaps <= len(pfn) // 4:
+                gaps = None
+                if ngaps:
+                    glen = d[b] - 1
+                    gaps = np.repeat(pfn[b] + 1 - (np.cumsum(glen) - glen), glen) + np.arange(ngaps)
+                    saved = word[gaps]
+                win = word[lo:hi]
+                win += _MAPCOUNT_ONE
+                win &= _NOT_EXCLUSIVE
+                if gaps is not None:
+                    word[gaps] = saved
+                return pfn
+    if (pfn == ZERO_PFN).any():
+        pfn = pfn[pfn != ZERO_PFN]
+    if len(pfn):
+        w = np.take(word, pfn)
+        w += _MAPCOUNT_ONE
+        w &= _NOT_EXCLUSIVE
+        word[pfn] = w
+    return pfn
+
+
+_MAX_RUNS = 8
+
+
+def _runs(prow: np.ndarray, crow: np.ndarray) -> list[tuple[int, int]]:
+    """Split a batch of tables where the parent's or the child's rows stop being consecutive,
+    so each piece can be worked on as views (see _row_slice). More than a few pieces cost more
+    in per-call overhead than the gathers they save: then the batch stays whole."""
+    n = len(prow)
+    if n < 2:
+        return [(0, n)]
+    breaks = np.flatnonzero((np.diff(prow) != 1) | (np.diff(crow) != 1)) + 1
+    if not len(breaks) or len(breaks) >= _MAX_RUNS:
+        return [(0, n)]
+    edges = [0, *breaks.tolist(), n]
+    return list(zip(edges[:-1], edges[1:]))
+
+
+def _row_slice(idx: np.ndarray) -> slice | None:
+    """``idx`` as an ascending slice if it is a run of consecutive rows (then indexing gives a
+    view, no gather); None otherwise."""
+    n = len(idx)
+    if n == 0:
+        return None
+    first = int(idx[0])
+    if int(idx[-1]) - first != n - 1:
+        return None
+    if n > 2 and not (np.diff(idx) == 1).all():
+        return None
+    return slice(first, first + n)
