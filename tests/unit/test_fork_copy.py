@@ -49,12 +49,30 @@ CASES = {
     "zero page first, then gaps": lambda rng: np.concatenate(
         [[0], _ascending_with_gaps(rng, 3000, 512, 2, start=40)]),
     "zero page first, then frame 1": lambda rng: np.arange(0, 2500, dtype=np.int64),
+    "empty, empty, then frames": lambda rng: np.concatenate([[0, 0], np.arange(1, 2500)]),
     "two zeros first": lambda rng: np.concatenate([[0, 0], np.arange(50, 50 + 2000)]),
     "zeros inside": lambda rng: np.where(np.arange(2000) % 97 == 5, 0, np.arange(60, 2060)),
     "shuffled": lambda rng: rng.permutation(np.arange(1, 3001, dtype=np.int64)),
     "short": lambda rng: np.array([9, 3, 0, 12], np.int64),
+    "two runs swapped": lambda rng: np.concatenate([np.arange(1010, 2010), np.arange(10, 1010)]),
     "descending": lambda rng: np.arange(3000, 1000, -1, dtype=np.int64),
 }
+
+
+_PTE_BITS = 0x8000000000000067        # NX, dirty, accessed, user, rw, present
+_ZERO_PTE = 0x8000000000000025        # the zero page: NX, accessed, user, present
+
+
+def _ptes(pfn: np.ndarray, rng) -> np.ndarray:
+    """PTEs for pfns: some pages clean (a run of frames whose bits differ still counts),
+    pfn 0 alternately an empty PTE and the zero page."""
+    bits = np.full(len(pfn), _PTE_BITS, np.uint64)
+    bits[rng.random(len(pfn)) < 0.01] &= np.uint64(~0x40 & 0xFFFFFFFFFFFFFFFF)
+    ptes = (pfn.astype(np.uint64) << np.uint64(12)) | bits
+    zeros = np.flatnonzero(pfn == 0)
+    ptes[zeros[0::2]] = 0
+    ptes[zeros[1::2]] = _ZERO_PTE
+    return ptes
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -63,9 +81,41 @@ def test_dup_rmap_matches_a_page_at_a_time_update(case):
     pfn = np.asarray(CASES[case](rng), np.int64)
     word = _word(int(pfn.max()) + 40, rng)
     want, counted = _reference(word, pfn)
-    got_pfn = _dup_rmap(word, pfn.copy())
+    for want_pfns in (True, False):
+        w = word.copy()
+        count, got = _dup_rmap(w, _ptes(pfn, rng), want_pfns=want_pfns)
+        assert np.array_equal(w, want)
+        assert count == len(counted)
+        if want_pfns:
+            assert sorted(got.tolist()) == sorted(counted)
+
+
+@pytest.mark.parametrize("case", ["contiguous", "page-table frame every 512", "zeros inside",
+                                  "two zeros first",
+                                  "zero page first, then gaps"])
+def test_ascending_frames_are_updated_as_one_slice(case, monkeypatch):
+    """The batched path (no gather) is what these blocks take; a gather would mean the run
+    detection failed and fork quietly lost its fast path."""
+    rng = np.random.default_rng(1)
+    pfn = np.asarray(CASES[case](rng), np.int64)
+    word = _word(int(pfn.max()) + 40, rng)
+    want, _ = _reference(word, pfn)
+
+    def no_gather(*a, **k):
+        raise AssertionError("gathered")
+    monkeypatch.setattr(np, "take", no_gather)
+    _dup_rmap(word, _ptes(pfn, rng))
     assert np.array_equal(word, want)
-    assert sorted(got_pfn.tolist()) == sorted(counted)
+
+
+def test_a_zero_page_pte_next_to_frame_1_is_not_counted():
+    # pfn 0 then 1, 2, ... with the same bits: neighbours one frame apart from the start
+    pfn = np.arange(0, 2000, dtype=np.int64)
+    ptes = (pfn.astype(np.uint64) << np.uint64(12)) | np.uint64(_ZERO_PTE)
+    word = np.zeros(2100, np.uint64)
+    count, got = _dup_rmap(word, ptes, want_pfns=True)
+    assert count == 1999 and got[0] == 1
+    assert word[0] == 0 and word[1] == 1 << 32 and word[1999] == 1 << 32 and word[2000] == 0
 
 
 def test_the_run_cases_are_long_enough_to_take_the_batched_path():

@@ -119,17 +119,15 @@ class Fork:
                     parent_changed = self._fork_swap_entries(cmm, flat, swap)
         if npresent:
             pv = flat if npresent == flat.size else flat[present]
-            pfn = pv.view(np.int64) >> 12             # a new array: pv is not changed
-            pfn &= (1 << P.PFN_BITS) - 1
             # folio_try_dup_anon_rmap_pte / folio_dup_file_rmap_pte: mapcount +1, and the
             # page is no longer exclusive to one process (the flag only exists on anon pages)
-            pfn = _dup_rmap(f.word, pfn)
-            if len(pfn):
+            count, pfn = _dup_rmap(f.word, pv, want_pfns=not anon_only)
+            if count:
                 if anon_only:
-                    cmm.rss[MM_ANONPAGES] += len(pfn)
+                    cmm.rss[MM_ANONPAGES] += count
                 else:
                     self.rss_add(cmm, pfn, +1)
-                self.stats.add("ptes_copied_fork", len(pfn))
+                self.stats.add("ptes_copied_fork", count)
             if cow:
                 if npresent == flat.size:
                     flat &= P.NP_NOT_RW
@@ -149,40 +147,61 @@ class Fork:
 
 
 _RUN_MIN = 1024         # below this many pages the plain gather/scatter is as cheap
+_NEXT_FRAME = 1 << P.PFN_SHIFT    # PTE difference between the same bits on consecutive frames
 
 
-def _dup_rmap(word: np.ndarray, pfn: np.ndarray) -> np.ndarray:
+def _pfns(ptes: np.ndarray) -> np.ndarray:
+    pfn = ptes.view(np.int64) >> P.PFN_SHIFT
+    pfn &= (1 << P.PFN_BITS) - 1
+    return pfn
+
+
+def _run_breaks(ptes: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """The pfns either side of each break between runs of PTEs one frame apart (same bits,
+    next pfn), or None when there are too many breaks for runs to pay."""
+    b = np.flatnonzero(np.diff(ptes.view(np.int64)) != _NEXT_FRAME)
+    if len(b) > len(ptes) // 8:
+        return None
+    return _pfns(ptes[b]), _pfns(ptes[b + 1])
+
+
+def _dup_rmap(word: np.ndarray, ptes: np.ndarray, want_pfns: bool = False
+              ) -> tuple[int, np.ndarray | None]:
     """Mapcount +1 and PG_anon_exclusive cleared in the flags|mapcount ``word`` of each frame
-    in ``pfn`` (the pfns of a block's PTEs, in address order). Pfn 0, the zero page or an
-    empty PTE, is skipped. Returns the pfns that were counted.
+    that ``ptes`` map (a block's present PTEs in address order, or all of them when the only
+    other kind is the empty PTE). Pfn 0, the zero page or an empty PTE, is skipped. Returns
+    how many frames were counted and, with ``want_pfns``, which.
 
-    Like folio_pte_batch() in copy_present_ptes(), consecutive frames are done in one go:
-    when the pfns ascend (memory faulted in order gets ascending frames from the allocator)
-    the frames between the first and the last are updated as one slice, and the few in the
-    gaps, frames the block does not map, are put back as they were. Otherwise it is one
-    gather and one scatter.
+    Like folio_pte_batch() in copy_present_ptes(), consecutive frames are done in one go.
+    Neighbouring PTEs one frame apart continue a run; when every break between runs still
+    goes up (memory faulted in order gets ascending frames from the allocator), the frames
+    from the first to the last are updated as one slice and the few in the gaps, frames the
+    block does not map, are put back as they were. Otherwise it is one gather and one scatter.
     """
-    if len(pfn) >= _RUN_MIN:
-        d = np.diff(pfn)
-        b = np.flatnonzero(d != 1)                # where a run of consecutive frames breaks
-        if len(b) <= len(pfn) // 8 and (d[b] > 0).all():
-            # strictly ascending (d is 1 everywhere else), so distinct; a 0 can only be first
-            if pfn[0] == ZERO_PFN:
-                pfn, d, b = pfn[1:], d[1:], b[b > 0] - 1
-            lo, hi = int(pfn[0]), int(pfn[-1]) + 1
-            ngaps = hi - lo - len(pfn)
-            if ngaps <= len(pfn) // 4:
+    if len(ptes) >= _RUN_MIN:
+        runs = _run_breaks(ptes)
+        # a PTE of pfn 0 always starts a new run (nothing is one frame below it)
+        if runs is not None and (P.pte_pfn(int(ptes[0])) == ZERO_PFN or not runs[1].all()):
+            ptes = ptes[_pfns(ptes) != ZERO_PFN]          # leave them out and look again
+            runs = _run_breaks(ptes) if len(ptes) >= _RUN_MIN else None
+        if runs is not None and (runs[1] > runs[0]).all():    # strictly ascending: distinct
+            before, after = runs
+            lo, hi = P.pte_pfn(int(ptes[0])), P.pte_pfn(int(ptes[-1])) + 1
+            count = len(ptes)
+            ngaps = hi - lo - count
+            if ngaps <= count // 4:
                 gaps = None
                 if ngaps:
-                    glen = d[b] - 1
-                    gaps = np.repeat(pfn[b] + 1 - (np.cumsum(glen) - glen), glen) + np.arange(ngaps)
+                    glen = after - before - 1           # frames skipped at each break
+                    gaps = np.repeat(before + 1 - (np.cumsum(glen) - glen), glen) + np.arange(ngaps)
                     saved = word[gaps]
                 win = word[lo:hi]
                 win += _MAPCOUNT_ONE
                 win &= _NOT_EXCLUSIVE
                 if gaps is not None:
                     word[gaps] = saved
-                return pfn
+                return count, (_pfns(ptes) if want_pfns else None)
+    pfn = _pfns(ptes)
     if (pfn == ZERO_PFN).any():
         pfn = pfn[pfn != ZERO_PFN]
     if len(pfn):
@@ -190,7 +209,7 @@ def _dup_rmap(word: np.ndarray, pfn: np.ndarray) -> np.ndarray:
         w += _MAPCOUNT_ONE
         w &= _NOT_EXCLUSIVE
         word[pfn] = w
-    return pfn
+    return len(pfn), pfn
 
 
 _MAX_RUNS = 8
