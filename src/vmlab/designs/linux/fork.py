@@ -156,11 +156,11 @@ def _pfns(ptes: np.ndarray) -> np.ndarray:
     return pfn
 
 
-def _run_breaks(ptes: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+def _run_breaks(ptes: np.ndarray, most: int) -> tuple[np.ndarray, np.ndarray] | None:
     """The pfns either side of each break between runs of PTEs one frame apart (same bits,
-    next pfn), or None when there are too many breaks for runs to pay."""
+    next pfn), or None when there are more than ``most`` breaks."""
     b = np.flatnonzero(np.diff(ptes.view(np.int64)) != _NEXT_FRAME)
-    if len(b) > len(ptes) // 8:
+    if len(b) > most:
         return None
     return _pfns(ptes[b]), _pfns(ptes[b + 1])
 
@@ -179,11 +179,14 @@ def _dup_rmap(word: np.ndarray, ptes: np.ndarray, want_pfns: bool = False
     block does not map, are put back as they were. Otherwise it is one gather and one scatter.
     """
     if len(ptes) >= _RUN_MIN:
-        runs = _run_breaks(ptes)
-        # a PTE of pfn 0 always starts a new run (nothing is one frame below it)
+        # every PTE of pfn 0 (empty, or the zero page) starts a run of its own, since
+        # nothing is one frame below it: if there are some, leave them out and look again
+        runs = _run_breaks(ptes, len(ptes) // 2)
         if runs is not None and (P.pte_pfn(int(ptes[0])) == ZERO_PFN or not runs[1].all()):
-            ptes = ptes[_pfns(ptes) != ZERO_PFN]          # leave them out and look again
-            runs = _run_breaks(ptes) if len(ptes) >= _RUN_MIN else None
+            ptes = ptes[_pfns(ptes) != ZERO_PFN]
+            runs = _run_breaks(ptes, len(ptes) // 8) if len(ptes) >= _RUN_MIN else None
+        elif runs is not None and len(runs[0]) > len(ptes) // 8:
+            runs = None                                  # too many runs to pay
         if runs is not None and (runs[1] > runs[0]).all():    # strictly ascending: distinct
             before, after = runs
             lo, hi = P.pte_pfn(int(ptes[0])), P.pte_pfn(int(ptes[-1])) + 1
