@@ -167,11 +167,12 @@ def collect_violations(machine) -> list[str]:
         dirty = free_rows[pt.rows[free_rows].any(axis=1)]
         out.append(f"page tables: free row {int(dirty[0])} is not zero "
                    f"({len(dirty)} free rows with entries)")
-    pgtable_frames = int(((f.flags & _U32(PG_pgtable)) != 0).sum())
+    flags, mapcounts = f.flags_copy(), f.mapcount_copy()     # contiguous: fast whole-table scans
+    pgtable_frames = int(((flags & _U32(PG_pgtable)) != 0).sum())
     if pgtable_frames != pt.ntables:
         out.append(f"page tables: {pgtable_frames} PG_pgtable frames for {pt.ntables} tables")
     # --- mapcounts
-    diff = np.flatnonzero(mapcount != f.mapcount)
+    diff = np.flatnonzero(mapcount != mapcounts)
     for pfn in diff[:10].tolist():
         out.append(f"frame {pfn}: mapcount {int(f.mapcount[pfn])} but {int(mapcount[pfn])} PTEs map it")
     if len(diff) > 10:
@@ -179,8 +180,8 @@ def collect_violations(machine) -> list[str]:
     # --- shmem objects and refcounts
     expect_refs = np.zeros(f.nframes, np.int64)
     expect_refs[ZERO_PFN] = 1
-    expect_refs[(f.flags & _U32(PG_pgtable)) != 0] = 1
-    expect_refs[(f.flags & _U32(PG_swapcache)) != 0] += 1
+    expect_refs[(flags & _U32(PG_pgtable)) != 0] = 1
+    expect_refs[(flags & _U32(PG_swapcache)) != 0] += 1
     open_refs: dict[int, int] = {}
     seen_files: set[int] = set()
     for t in live:
@@ -218,14 +219,14 @@ def collect_violations(machine) -> list[str]:
     # --- swap: slot counts, the swap cache, slot contents
     out += _check_swap(machine, swap_refs)
     # --- LRU membership
-    user = ((f.flags & _U32(PG_buddy | PG_pgtable | PG_zero)) == 0) & ((f.mapcount > 0) | (f.refcount > 0))
-    on_lru = (f.flags & _U32(PG_lru)) != 0
+    user = ((flags & _U32(PG_buddy | PG_pgtable | PG_zero)) == 0) & ((mapcounts > 0) | (f.refcount > 0))
+    on_lru = (flags & _U32(PG_lru)) != 0
     wrong = np.flatnonzero(user != on_lru)
     for pfn in wrong[:5].tolist():
         out.append(f"frame {pfn}: {'on' if on_lru[pfn] else 'off'} the LRU but "
                    f"{'in' if user[pfn] else 'not in'} use")
-    unev = (f.flags & _U32(PG_unevictable)) != 0
-    mlk = (f.flags & _U32(PG_mlocked)) != 0
+    unev = (flags & _U32(PG_unevictable)) != 0
+    mlk = (flags & _U32(PG_mlocked)) != 0
     locked_mapping = np.zeros(f.nframes, bool)
     for o in machine.kernel.address_spaces():
         if getattr(o, "unevictable", False):
@@ -238,7 +239,7 @@ def collect_violations(machine) -> list[str]:
     if committed + shmem_acct != kernel.committed_pages:
         out.append(f"Committed_AS: {kernel.committed_pages} pages charged but VM_ACCOUNT VMAs hold "
                    f"{committed} and shmem objects {shmem_acct}")
-    holders = [f.content[(f.flags & _U32(PG_buddy)) == 0], machine.system.swap.content_tokens()]
+    holders = [f.content[(f.flags_copy() & _U32(PG_buddy)) == 0], machine.system.swap.content_tokens()]
     holders += [o.disk for o in machine.kernel.address_spaces() if hasattr(o, "disk")]
     out += f.contents.check(*holders)
     out += machine.design.check(mms)
@@ -304,7 +305,7 @@ def _check_swap(machine, swap_refs: dict) -> list[str]:
         free = a.swap_map == 0
         if ((a.dev.tokens != NP_POISON) & free).any():
             out.append(f"swap {a.type}: a free slot still holds data")
-    sc = np.flatnonzero((f.flags & _U32(PG_swapcache)) != 0)
+    sc = np.flatnonzero((f.flags_copy() & _U32(PG_swapcache)) != 0)
     n_cached = sum(int((a.cache >= 0).sum()) for a in swap.areas if a is not None)
     if len(sc) != n_cached:
         out.append(f"swap cache: {len(sc)} frames flagged PG_swapcache but {n_cached} cached slots")

@@ -60,7 +60,7 @@ class DesignRun:
 
 def _metadata(m) -> dict[str, int]:
     f = m.system.frames
-    out = {"page tables": int(((f.flags & PG_pgtable) != 0).sum()) * 4096}
+    out = {"page tables": int(((f.flags_copy() & PG_pgtable) != 0).sum()) * 4096}
     for k, v in m.design.metadata().items():
         out[k] = int(v)
     return out

@@ -257,6 +257,15 @@ class FrameTable:
         self.lru_seq[pfn] = 0
 
     # --- queries -----------------------------------------------------------------------------
+    def flags_copy(self) -> np.ndarray:
+        """Every frame's flags as a contiguous array (a copy, the low halves of ``word``).
+        Whole-table scans run several times faster on it than on the strided ``flags``."""
+        return self.word.astype(np.uint32)
+
+    def mapcount_copy(self) -> np.ndarray:
+        """Every frame's mapcount as a contiguous array (a copy)."""
+        return (self.word >> np.uint64(32)).astype(np.int32)
+
     def page_count(self, pfn: int) -> int:
         """Linux's page_count(): every reference, mappings included."""
         return int(self.refcount[pfn]) + int(self.mapcount[pfn])
@@ -276,10 +285,11 @@ class FrameTable:
         on_stack[free] = True
         if int(on_stack.sum()) != self.nfree:
             out.append("frames: a pfn appears twice on the free stack")
-        buddy = (self.flags & PG_buddy) != 0
+        flags = self.flags_copy()
+        buddy = (flags & PG_buddy) != 0
         if not np.array_equal(on_stack, buddy):
             out.append(f"frames: {int(buddy.sum())} frames flagged free but {self.nfree} on the free stack")
-        bad = np.flatnonzero((self.flags & PG_buddy).astype(bool) & (self.content != NP_POISON))
+        bad = np.flatnonzero(buddy & (self.content != NP_POISON))
         if len(bad):
             out.append(f"frames: free pfn {int(bad[0])} is not poisoned")
         if self.content[ZERO_PFN] != 0:

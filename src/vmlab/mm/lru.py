@@ -236,7 +236,8 @@ class LRU:
 
     def sizes(self) -> list[int]:
         """Pages on each list, LRU_NAMES order (the nr_{in,}active_* and nr_unevictable gauges)."""
-        code = ((self.frames.flags >> _U32(4)) & _U32(3)) | ((self.frames.flags >> _U32(10)) & _U32(12))
+        flags = self.frames.flags_copy()
+        code = ((flags >> _U32(4)) & _U32(3)) | ((flags >> _U32(10)) & _U32(12))
         per_code = np.bincount(code, minlength=16)
         out = [0] * 5
         for c in range(16):

@@ -197,8 +197,8 @@ def node_stats(machine) -> dict[str, int]:
     """The node/zone gauges in pages, from the frame table (see the note's §7, §8)."""
     sysm = machine.system
     f = sysm.frames
-    fl = f.flags
-    mapped = f.mapcount > 0
+    fl = f.flags_copy()
+    mapped = f.mapcount_copy() > 0
     anon = (fl & _U32(PG_anon)) != 0
     typed = (fl & _U32(PG_buddy | PG_pgtable | PG_zero | PG_reserved)) != 0
     swapcache = (fl & _U32(PG_swapcache)) != 0

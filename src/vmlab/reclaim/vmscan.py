@@ -181,7 +181,7 @@ class Reclaimer:
     def isolate(self, lst: int, n: int) -> list[int]:
         """isolate_lru_folios(): the n oldest pages of a list, taken off it."""
         f = self.f
-        lists = self.lru.list_of(f.flags)
+        lists = self.lru.list_of(f.flags_copy())
         cand = np.flatnonzero(lists == lst)
         if not len(cand):
             return []
