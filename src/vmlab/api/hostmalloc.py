@@ -38,3 +38,13 @@ def tune_malloc() -> bool:
     ok = mallopt(M_MMAP_THRESHOLD, 1 << 30) and mallopt(M_TRIM_THRESHOLD, (1 << 31) - 1)
     mallopt(M_TOP_PAD, 64 << 20)
     return bool(ok)
+
+
+def release_free_memory() -> None:
+    """malloc_trim(0): give the heap's free memory back to the host kernel (the benchmark does
+    this before it times the host's fork, so the process it forks holds no model leftovers)."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
