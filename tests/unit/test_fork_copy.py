@@ -63,11 +63,18 @@ _PTE_BITS = 0x8000000000000067        # NX, dirty, accessed, user, rw, present
 _ZERO_PTE = 0x8000000000000025        # the zero page: NX, accessed, user, present
 
 
-def _ptes(pfn: np.ndarray, rng) -> np.ndarray:
+def _ptes(pfn: np.ndarray, rng, writable: str = "all") -> np.ndarray:
     """PTEs for pfns: some pages clean (a run of frames whose bits differ still counts),
-    pfn 0 alternately an empty PTE and the zero page."""
+    pfn 0 alternately an empty PTE and the zero page; ``writable`` "all", "none", "one" (a
+    single read-write PTE somewhere among read-only ones) or "first" (only the first)."""
     bits = np.full(len(pfn), _PTE_BITS, np.uint64)
     bits[rng.random(len(pfn)) < 0.01] &= np.uint64(~0x40 & 0xFFFFFFFFFFFFFFFF)
+    if writable != "all":
+        bits &= np.uint64(~0x2 & 0xFFFFFFFFFFFFFFFF)
+    if writable == "one":
+        bits[int(rng.integers(len(pfn)))] |= np.uint64(0x2)
+    if writable == "first":
+        bits[0] |= np.uint64(0x2)
     ptes = (pfn.astype(np.uint64) << np.uint64(12)) | bits
     zeros = np.flatnonzero(pfn == 0)
     ptes[zeros[0::2]] = 0
@@ -81,13 +88,15 @@ def test_dup_rmap_matches_a_page_at_a_time_update(case):
     pfn = np.asarray(CASES[case](rng), np.int64)
     word = _word(int(pfn.max()) + 40, rng)
     want, counted = _reference(word, pfn)
-    for want_pfns in (True, False):
+    for want_pfns, writable in ((True, "all"), (False, "none"), (False, "one"), (False, "first")):
         w = word.copy()
-        count, got = _dup_rmap(w, _ptes(pfn, rng), want_pfns=want_pfns)
+        ptes = _ptes(pfn, rng, writable)
+        count, got, rw = _dup_rmap(w, ptes, want_pfns=want_pfns)
         assert np.array_equal(w, want)
         assert count == len(counted)
         if want_pfns:
             assert sorted(got.tolist()) == sorted(counted)
+        assert rw is None or rw == bool((ptes & np.uint64(0x2)).any())
 
 
 @pytest.mark.parametrize("case", ["contiguous", "page-table frame every 512", "zeros inside",
@@ -108,12 +117,42 @@ def test_ascending_frames_are_updated_as_one_slice(case, monkeypatch):
     assert np.array_equal(word, want)
 
 
+def test_whether_a_block_is_writable_comes_from_its_runs():
+    rng = np.random.default_rng(5)
+    pfn = _ascending_with_gaps(rng, 4096, 512, 1)
+    for writable, expect in (("all", True), ("none", False), ("one", True), ("first", True)):
+        word = _word(int(pfn.max()) + 40, rng)
+        assert _dup_rmap(word, _ptes(pfn, rng, writable))[2] is expect
+
+
+def test_a_second_fork_write_protects_the_one_page_written_since_the_first():
+    """After a fork and the child's exit the parent's PTEs stay read-only; a page it writes
+    again becomes writable (reused, PageAnonExclusive was cleared but it is mapped once).
+    The next fork must write-protect that PTE, though every other one is read-only."""
+    m = vmlab.Machine(ram="64M")
+    p = m.spawn()
+    size = 8 << 20
+    a = p.mmap(0, size, RW, PRIV)
+    p.fill(a, size, 0x21)
+    p.fork().exit()
+    page = a + 777 * PAGE_SIZE
+    p.write(page, b"again")
+    c = p.fork()
+    m.check()
+    c.write(page, b"child")
+    assert p.read(page, 5) == b"again"
+    p.write(page, b"paren")
+    assert c.read(page, 5) == b"child"
+    assert c.read(a + 5 * PAGE_SIZE, 1) == b"\x21"
+    m.check()
+
+
 def test_a_zero_page_pte_next_to_frame_1_is_not_counted():
     # pfn 0 then 1, 2, ... with the same bits: neighbours one frame apart from the start
     pfn = np.arange(0, 2000, dtype=np.int64)
     ptes = (pfn.astype(np.uint64) << np.uint64(12)) | np.uint64(_ZERO_PTE)
     word = np.zeros(2100, np.uint64)
-    count, got = _dup_rmap(word, ptes, want_pfns=True)
+    count, got, _ = _dup_rmap(word, ptes, want_pfns=True)
     assert count == 1999 and got[0] == 1
     assert word[0] == 0 and word[1] == 1 << 32 and word[1999] == 1 << 32 and word[2000] == 0
 

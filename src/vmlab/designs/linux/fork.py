@@ -121,14 +121,14 @@ class Fork:
             pv = flat if npresent == flat.size else flat[present]
             # folio_try_dup_anon_rmap_pte / folio_dup_file_rmap_pte: mapcount +1, and the
             # page is no longer exclusive to one process (the flag only exists on anon pages)
-            count, pfn = _dup_rmap(f.word, pv, want_pfns=not anon_only)
+            count, pfn, writable = _dup_rmap(f.word, pv, want_pfns=not anon_only)
             if count:
                 if anon_only:
                     cmm.rss[MM_ANONPAGES] += count
                 else:
                     self.rss_add(cmm, pfn, +1)
                 self.stats.add("ptes_copied_fork", count)
-            if cow:
+            if cow and writable is not False:            # (no writable PTE: nothing to do)
                 if npresent == flat.size:
                     flat &= P.NP_NOT_RW
                 else:
@@ -156,21 +156,23 @@ def _pfns(ptes: np.ndarray) -> np.ndarray:
     return pfn
 
 
-def _run_breaks(ptes: np.ndarray, most: int) -> tuple[np.ndarray, np.ndarray] | None:
-    """The pfns either side of each break between runs of PTEs one frame apart (same bits,
-    next pfn), or None when there are more than ``most`` breaks."""
+def _run_breaks(ptes: np.ndarray, most: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Where runs of PTEs one frame apart (same bits, next pfn) break: the positions ``b``
+    (a run ends at b and the next starts at b + 1) and the pfns either side; None when there
+    are more than ``most`` breaks."""
     b = np.flatnonzero(np.diff(ptes.view(np.int64)) != _NEXT_FRAME)
     if len(b) > most:
         return None
-    return _pfns(ptes[b]), _pfns(ptes[b + 1])
+    return b, _pfns(ptes[b]), _pfns(ptes[b + 1])
 
 
 def _dup_rmap(word: np.ndarray, ptes: np.ndarray, want_pfns: bool = False
-              ) -> tuple[int, np.ndarray | None]:
+              ) -> tuple[int, np.ndarray | None, bool | None]:
     """Mapcount +1 and PG_anon_exclusive cleared in the flags|mapcount ``word`` of each frame
     that ``ptes`` map (a block's present PTEs in address order, or all of them when the only
     other kind is the empty PTE). Pfn 0, the zero page or an empty PTE, is skipped. Returns
-    how many frames were counted and, with ``want_pfns``, which.
+    how many frames were counted, with ``want_pfns`` which, and whether any of ``ptes`` is
+    writable when the runs tell it for free (None when not known).
 
     Like folio_pte_batch() in copy_present_ptes(), consecutive frames are done in one go.
     Neighbouring PTEs one frame apart continue a run; when every break between runs still
@@ -182,13 +184,13 @@ def _dup_rmap(word: np.ndarray, ptes: np.ndarray, want_pfns: bool = False
         # every PTE of pfn 0 (empty, or the zero page) starts a run of its own, since
         # nothing is one frame below it: if there are some, leave them out and look again
         runs = _run_breaks(ptes, len(ptes) // 2)
-        if runs is not None and (P.pte_pfn(int(ptes[0])) == ZERO_PFN or not runs[1].all()):
+        if runs is not None and (P.pte_pfn(int(ptes[0])) == ZERO_PFN or not runs[2].all()):
             ptes = ptes[_pfns(ptes) != ZERO_PFN]
             runs = _run_breaks(ptes, len(ptes) // 8) if len(ptes) >= _RUN_MIN else None
         elif runs is not None and len(runs[0]) > len(ptes) // 8:
             runs = None                                  # too many runs to pay
-        if runs is not None and (runs[1] > runs[0]).all():    # strictly ascending: distinct
-            before, after = runs
+        if runs is not None and (runs[2] > runs[1]).all():    # strictly ascending: distinct
+            b, before, after = runs
             lo, hi = P.pte_pfn(int(ptes[0])), P.pte_pfn(int(ptes[-1])) + 1
             count = len(ptes)
             ngaps = hi - lo - count
@@ -203,7 +205,10 @@ def _dup_rmap(word: np.ndarray, ptes: np.ndarray, want_pfns: bool = False
                 win &= _NOT_EXCLUSIVE
                 if gaps is not None:
                     word[gaps] = saved
-                return count, (_pfns(ptes) if want_pfns else None)
+                # a run's PTEs have the same bits, so its first PTE speaks for it (the PTEs
+                # left out are empty or map the zero page, which is never writable)
+                writable = bool(int(ptes[0]) & P.RW) or bool((ptes[b + 1] & P.NP_RW).any())
+                return count, (_pfns(ptes) if want_pfns else None), writable
     pfn = _pfns(ptes)
     if (pfn == ZERO_PFN).any():
         pfn = pfn[pfn != ZERO_PFN]
@@ -212,7 +217,7 @@ def _dup_rmap(word: np.ndarray, ptes: np.ndarray, want_pfns: bool = False
         w += _MAPCOUNT_ONE
         w &= _NOT_EXCLUSIVE
         word[pfn] = w
-    return len(pfn), pfn
+    return len(pfn), pfn, None
 
 
 _MAX_RUNS = 8
