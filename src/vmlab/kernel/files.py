@@ -226,7 +226,7 @@ def truncate(kernel, obj, length: int) -> None:
         if i >= len(obj.pages):
             return
         pfn = int(obj.pages[i])
-        if pfn < 0 and obj.swap_backed and obj.swap[i]:
+        if pfn < 0 and obj.swap_backed and _shmem_swapped(obj, i):
             # shmem_undo_range() -> shmem_get_partial_folio(): a partial page out in swap is
             # read back (shmem_get_folio(SGP_READ)) so that its tail can be zeroed; otherwise
             # growing the file again would bring the old bytes back from swap
