@@ -7,7 +7,7 @@ import pytest
 
 import vmlab
 from vmlab import MAP_ANONYMOUS, MAP_PRIVATE, PAGE_SIZE, PROT_READ, PROT_WRITE
-from vmlab.designs.linux.fork import _RUN_MIN, _dup_rmap, _row_slice, _runs
+from vmlab.designs.linux.fork import _dup_rmap, _row_slice, _runs
 from vmlab.hw.frames import PG_anon_exclusive, PG_swapbacked
 
 RW = PROT_READ | PROT_WRITE
@@ -155,11 +155,6 @@ def test_a_zero_page_pte_next_to_frame_1_is_not_counted():
     count, got, _ = _dup_rmap(word, ptes, want_pfns=True)
     assert count == 1999 and got[0] == 1
     assert word[0] == 0 and word[1] == 1 << 32 and word[1999] == 1 << 32 and word[2000] == 0
-
-
-def test_the_run_cases_are_long_enough_to_take_the_batched_path():
-    # the batched path only runs from _RUN_MIN pages; the cases above must reach it
-    assert _RUN_MIN <= 2000
 
 
 def test_row_slice_and_runs():
